@@ -1,0 +1,287 @@
+"""Writing a genotype as plain PyTorch source: one generator behind ``build`` and ``export_code``.
+
+The source is assembled only from this package's templates (the op and merge registries),
+numbers that validation has checked, and node ids that are checked identifiers (mangled so
+that they cannot collide with Python keywords, ``nn.Module`` attributes or our own
+temporaries). No other text from a genotype reaches it.
+
+Layout of the generated file: the genotype's *cut nodes* (nodes that every input -> output
+path passes through) split it into segments. A segment of several nodes that occurs more
+than once, identical in ops, shapes and edges, becomes one block class (as hand-written
+ResNets have ``BasicBlock``); everything else is written inline in the network class. The
+forward pass is straight-line code in the genotype's topological order.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas_skip.errors import NasSkipError
+from nas_skip.genotype import INPUT, Genotype, Merge, costs
+from nas_skip.merges import MERGES
+from nas_skip.ops import OPS, Shape
+
+# names the generated forward uses itself, or that would shadow what it uses
+_RESERVED = {"x", "m", "s", "g", "self", "torch", "nn", "F", "super"}
+
+
+def _module_attributes() -> set[str]:
+    import torch
+
+    module = torch.nn.Module()
+    return set(dir(torch.nn.Module)) | set(vars(module))
+
+
+def _shape_comment(shape: Shape) -> str:
+    return "(B, " + ", ".join(str(d) for d in shape) + ")"
+
+
+def cut_nodes(g: Genotype) -> list[str]:
+    """Nodes every input -> output path passes through, in order (input and output included).
+
+    In a topological order a node is on every path exactly when no edge jumps over it.
+    """
+    pos = {n: i for i, n in enumerate(g.order)}
+    jump = [0] * (len(g.order) + 1)  # difference array: edges (a, b) cover a < i < b
+    for plan in g.plans.values():
+        for merge in (*plan.base, *plan.additive):
+            a, b = pos[merge.edge.src], pos[merge.edge.dst]
+            if b - a > 1:
+                jump[a + 1] += 1
+                jump[b] -= 1
+    cuts, covered = [], 0
+    for i, node in enumerate(g.order):
+        covered += jump[i]
+        if covered == 0:
+            cuts.append(node)
+    return cuts
+
+
+def _segments(g: Genotype) -> list[list[str]]:
+    cuts = set(cut_nodes(g))
+    segments: list[list[str]] = [[]]
+    for node in g.order[1:]:
+        segments[-1].append(node)
+        if node in cuts:
+            segments.append([])
+    return [s for s in segments if s]
+
+
+def _signature(g: Genotype, segment: list[str]) -> tuple[Any, ...]:
+    index = {n: i for i, n in enumerate(segment)}
+    first_src = next(m.edge.src for m in (*g.plans[segment[0]].base, *g.plans[segment[0]].additive))
+    sig: list[Any] = [g.shapes[first_src]]
+    for node_id in segment:
+        plan = g.plans[node_id]
+        merges = []
+        for m in (*plan.base, *plan.additive):
+            e = m.edge
+            params = tuple(sorted(g.edge_params[e.src, e.dst].items()))
+            merges.append((index.get(e.src, -1), e.kind, params, m.shortcut))
+        params = tuple(sorted(g.node_params[node_id].items()))
+        sig.append((g.node(node_id).op, params, plan.out, len(plan.base), tuple(merges)))
+    return tuple(sig)
+
+
+@dataclass
+class _Body:
+    """``__init__`` and ``forward`` lines of one class, with its attribute naming."""
+
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def numbered(self, stem: str) -> str:
+        self.counters[stem] = self.counters.get(stem, 0) + 1
+        return self.unique(f"{stem}{self.counters[stem]}")
+
+    def unique(self, name: str) -> str:
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        return name
+
+
+class _Writer:
+    def __init__(self, g: Genotype, class_name: str) -> None:
+        self.g = g
+        self.class_name = class_name
+        self.reserved = _RESERVED | _module_attributes() | set(keyword.kwlist) | {class_name}
+
+    def mangle(self, body: _Body, node_id: str) -> str:
+        name = "n" + node_id if node_id.startswith("_") else node_id
+        while name in self.reserved:
+            name += "_"
+        return body.unique(name)
+
+    def write_nodes(
+        self,
+        body: _Body,
+        nodes: Sequence[str],
+        local: dict[str, str],
+        attr_for: Callable[[str], str],
+        edge_attr: Callable[[Merge, str], str],
+    ) -> None:
+        """Append the init and forward lines of ``nodes``; ``local`` maps ids to variables."""
+        g = self.g
+        for node_id in nodes:
+            plan = g.plans[node_id]
+
+            def aligned(merge: Merge) -> str:
+                sc = merge.shortcut
+                ref = ""
+                if sc.module is not None:
+                    name = edge_attr(merge, "shortcut")
+                    body.init.append(f"self.{name} = {sc.module}")
+                    ref = f"self.{name}"
+                return sc.call(ref, local[merge.edge.src])
+
+            parts = [aligned(m) for m in plan.base]
+            base = parts[0] if len(parts) == 1 else f"torch.cat([{', '.join(parts)}], 1)"
+            op_input = base
+            if plan.additive:
+                steps: list[str] = []
+                for merge in plan.additive:
+                    e = merge.edge
+                    spec = MERGES[e.kind]
+                    s = aligned(merge)
+                    params = g.edge_params[e.src, e.dst]
+                    ref = ""
+                    module = spec.module(plan.merged, params)
+                    if module is not None:
+                        name = edge_attr(merge, spec.attr)
+                        ref = f"self.{name}"
+                        body.init.append(f"{ref} = {module}")
+                        body.init.extend(spec.init(ref, params))
+                    if e.kind == "gated" and not s.isidentifier():
+                        steps.append(f"s = {s}")
+                        s = "s"
+                    steps.extend(spec.combine("m", s, ref, params))
+                if len(steps) == 1:  # one add or scaled merge: write it inline
+                    line = spec.combine(base, s, ref, params)[0]
+                    op_input = line[len(f"{base} = ") :]
+                else:
+                    body.forward.append(f"m = {base}")
+                    body.forward.extend(steps)
+                    op_input = "m"
+            node = g.node(node_id)
+            spec_op = OPS[node.op]
+            params_op = g.node_params[node_id]
+            module_op = spec_op.module(plan.merged, params_op)
+            ref_op = ""
+            name = attr_for(node_id)
+            if module_op is not None:
+                ref_op = f"self.{name}"
+                body.init.append(f"{ref_op} = {module_op}")
+            local[node_id] = name
+            call = spec_op.call(ref_op, op_input, params_op)
+            body.forward.append(f"{name} = {call}  # {_shape_comment(plan.out)}")
+
+    def block_class(self, name: str, segment: list[str], uses: int) -> list[str]:
+        g = self.g
+        body = _Body(used=set(_RESERVED))
+        attrs = {n: body.numbered(OPS[g.node(n).op].attr) for n in segment}
+        first = g.plans[segment[0]]
+        src = next(m.edge.src for m in (*first.base, *first.additive))
+        local = {src: "x"}
+        self.write_nodes(
+            body, segment, local, attrs.__getitem__, lambda m, stem: body.numbered(stem)
+        )
+        shape_in, shape_out = g.shapes[src], g.shapes[segment[-1]]
+        lines = [
+            f"class {name}(nn.Module):",
+            f'    """{len(segment)} nodes, {_shape_comment(shape_in)} -> '
+            f'{_shape_comment(shape_out)}; used {uses} times."""',
+            "",
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+            *[f"        {line}" for line in body.init],
+            "",
+            "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+            *[f"        {line}" for line in body.forward],
+            f"        return {local[segment[-1]]}",
+        ]
+        return lines
+
+    def source(self) -> str:
+        g = self.g
+        segments = _segments(g)
+        sigs = [_signature(g, s) if len(s) > 1 else None for s in segments]
+        counts: dict[Any, int] = {}
+        for sig in sigs:
+            if sig is not None:
+                counts[sig] = counts.get(sig, 0) + 1
+        classes: dict[Any, str] = {}
+        blocks: list[str] = []
+        main = _Body()
+        local = {INPUT: "x"}
+        attr_of: dict[str, str] = {}
+
+        def node_attr(node_id: str) -> str:
+            if node_id not in attr_of:
+                attr_of[node_id] = self.mangle(main, node_id)
+            return attr_of[node_id]
+
+        def edge_attr(merge: Merge, stem: str) -> str:
+            e = merge.edge
+            name = f"{'proj' if stem == 'shortcut' else stem}_{e.src}_{e.dst}"
+            return self.mangle(main, name.lstrip("_"))
+
+        for segment, sig in zip(segments, sigs, strict=True):
+            if sig is not None and counts[sig] > 1:
+                if sig not in classes:
+                    classes[sig] = f"Block{len(classes) + 1}"
+                    blocks += self.block_class(classes[sig], segment, counts[sig]) + ["", ""]
+                last = segment[-1]
+                first = g.plans[segment[0]]
+                src = next(m.edge.src for m in (*first.base, *first.additive))
+                name = node_attr(last)
+                main.init.append(f"self.{name} = {classes[sig]}()")
+                main.forward.append(
+                    f"{name} = self.{name}({local[src]})  "
+                    f"# {_shape_comment(g.shapes[last])}"
+                )
+                local[last] = name
+            else:
+                self.write_nodes(main, segment, local, node_attr, edge_attr)
+        n_params = sum(c.params for c in costs(g))
+        lines = [
+            f'"""{self.class_name}: a network written by nas-skip from genotype '
+            f"{g.canonical_hash()}.",
+            "",
+            f"Input {_shape_comment(g.input_shape)} -> output "
+            f"{_shape_comment(g.shapes[g.output])}; {n_params:,} parameters. Load trained",
+            f"weights with `model.load_state_dict(torch.load(path, weights_only=True))`.",
+            '"""',
+            "",
+            "import torch",
+            "import torch.nn.functional as F",
+            "from torch import nn",
+            "",
+            "",
+            *blocks,
+            f"class {self.class_name}(nn.Module):",
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+            *[f"        {line}" for line in main.init],
+            "",
+            "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+            *[f"        {line}" for line in main.forward],
+            f"        return {local[g.output]}",
+            "",
+        ]
+        text = "\n".join(lines)
+        if "F." not in text.replace("import torch.nn.functional as F", ""):
+            text = text.replace("import torch.nn.functional as F\n", "")
+        return text
+
+
+def generate_source(g: Genotype, class_name: str = "Net") -> str:
+    """The standalone PyTorch source of ``g`` as a class ``class_name`` (see module doc)."""
+    if not class_name.isidentifier() or keyword.iskeyword(class_name) or class_name in _RESERVED:
+        raise NasSkipError(f"class_name: {class_name!r} is not a usable Python class name")
+    return _Writer(g, class_name).source()

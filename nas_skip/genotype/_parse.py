@@ -1,0 +1,198 @@
+"""Reading the JSON form of a genotype into checked nodes and edges (no torch).
+
+Every check here names the key, node or edge at fault; graph-level checks (cycles, dead
+nodes, shapes) live in ``_genotype.py``.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas_skip.errors import GenotypeError
+from nas_skip.merges import ALIGNS, MERGES
+from nas_skip.ops import OPS, Param
+
+SCHEMA_VERSION = 1
+INPUT = "input"  # the reserved id of the one source
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TOP_KEYS = ("schema", "input", "nodes", "edges", "output", "name")
+_EDGE_KEYS = ("src", "dst", "kind", "align")
+
+Number = int | float
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node as written: its id, op and the parameters given (defaults not filled in)."""
+
+    id: str
+    op: str
+    params: Mapping[str, Number] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An edge as written; ``kind`` defaults to "seq" and ``align`` to "auto"."""
+
+    src: str
+    dst: str
+    kind: str = "seq"
+    align: str = "auto"
+    params: Mapping[str, Number] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"edge {self.src} -> {self.dst}"
+
+
+def _choices(names: Any) -> str:
+    return ", ".join(sorted(names))
+
+
+def check_id(value: Any, where: str) -> str:
+    """A node id: a plain identifier, not a Python keyword, not the reserved 'input'."""
+    if not isinstance(value, str) or not _ID.fullmatch(value) or keyword.iskeyword(value):
+        raise GenotypeError(
+            f"{where}: id {value!r} is not a plain identifier "
+            "(letters, digits and _, not starting with a digit, at most 64, not a keyword)"
+        )
+    return value
+
+
+def check_params(
+    given: Mapping[str, Any], declared: Mapping[str, Param], where: str, owner: str
+) -> dict[str, Number]:
+    """Check ``given`` against ``declared``; return the given values with defaults filled."""
+    full: dict[str, Number] = {}
+    for key, value in given.items():
+        if key not in declared:
+            allowed = _choices(declared) if declared else "none"
+            raise GenotypeError(
+                f"{where}: {owner} has no parameter {key!r} (parameters: {allowed})"
+            )
+        spec = declared[key]
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if spec.type is int:
+            ok_type = ok_type and isinstance(value, int)
+        if not ok_type or not (spec.low <= value <= spec.high):
+            raise GenotypeError(
+                f"{where}: parameter {key!r} must be {spec.describe()}, got {value!r}"
+            )
+        full[key] = spec.type(value)
+    for key, spec in declared.items():
+        if key not in full:
+            if spec.default is None:
+                raise GenotypeError(
+                    f"{where}: {owner} needs parameter {key!r} ({spec.describe()}: {spec.doc})"
+                )
+            full[key] = spec.type(spec.default)
+    return full
+
+
+def parse_input_shape(doc: Any) -> tuple[int, ...]:
+    if not isinstance(doc, Mapping) or set(doc) != {"shape"}:
+        raise GenotypeError("input: must be an object with one key 'shape'")
+    shape = doc["shape"]
+    if (
+        not isinstance(shape, list | tuple)
+        or len(shape) not in (1, 3)
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+    ):
+        raise GenotypeError(
+            f"input.shape: must be [features] or [channels, height, width] of positive "
+            f"integers, got {shape!r}"
+        )
+    return tuple(shape)
+
+
+def parse_node(doc: Any, index: int) -> Node:
+    where = f"nodes[{index}]"
+    if not isinstance(doc, Mapping):
+        raise GenotypeError(f"{where}: must be an object with 'id' and 'op'")
+    if "id" not in doc:
+        raise GenotypeError(f"{where}: missing 'id'")
+    node_id = check_id(doc["id"], where)
+    if node_id == INPUT:
+        raise GenotypeError(f"{where}: id 'input' is reserved for the genotype's input")
+    where = f"node {node_id!r}"
+    op = doc.get("op")
+    if op not in OPS:
+        raise GenotypeError(f"{where}: unknown op {op!r} (ops: {_choices(OPS)})")
+    params = {k: v for k, v in doc.items() if k not in ("id", "op")}
+    check_params(params, OPS[op].params, where, f"op {op!r}")
+    return Node(node_id, op, params)
+
+
+def parse_edge(doc: Any, index: int, ids: set[str]) -> Edge:
+    where = f"edges[{index}]"
+    if not isinstance(doc, Mapping):
+        raise GenotypeError(f"{where}: must be an object with 'src' and 'dst'")
+    for end in ("src", "dst"):
+        if end not in doc:
+            raise GenotypeError(f"{where}: missing {end!r}")
+        if not isinstance(doc[end], str):
+            raise GenotypeError(f"{where}: {end} must be a node id, got {doc[end]!r}")
+    src, dst = doc["src"], doc["dst"]
+    for end, value in (("src", src), ("dst", dst)):
+        if value not in ids and value != INPUT:
+            raise GenotypeError(f"{where} ({src} -> {dst}): {end} {value!r} is not a node")
+    where = f"edge {src} -> {dst}"
+    if dst == INPUT:
+        raise GenotypeError(f"{where}: no edge may enter 'input'")
+    kind = doc.get("kind", "seq")
+    if kind not in MERGES:
+        raise GenotypeError(f"{where}: unknown kind {kind!r} (kinds: {_choices(MERGES)})")
+    align = doc.get("align", "auto")
+    if align not in ALIGNS:
+        raise GenotypeError(f"{where}: unknown align {align!r} (aligns: {_choices(ALIGNS)})")
+    params = {k: v for k, v in doc.items() if k not in _EDGE_KEYS}
+    check_params(params, MERGES[kind].params, where, f"kind {kind!r}")
+    return Edge(src, dst, kind, align, params)
+
+
+def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], str, str | None]:
+    """Check a genotype document's structure; return (input shape, nodes, edges, output, name)."""
+    if not isinstance(doc, Mapping):
+        raise GenotypeError("genotype: must be a JSON object")
+    unknown = [k for k in doc if k not in _TOP_KEYS]
+    if unknown:
+        raise GenotypeError(f"genotype: unknown key {unknown[0]!r} (keys: {', '.join(_TOP_KEYS)})")
+    if doc.get("schema") != SCHEMA_VERSION:
+        raise GenotypeError(
+            f"schema: must be {SCHEMA_VERSION}, got {doc.get('schema')!r} "
+            "(this nas-skip reads genotype schema 1)"
+        )
+    for key in ("input", "nodes", "edges", "output"):
+        if key not in doc:
+            raise GenotypeError(f"genotype: missing {key!r}")
+    name = doc.get("name")
+    if name is not None and not isinstance(name, str):
+        raise GenotypeError(f"name: must be a string, got {name!r}")
+    shape = parse_input_shape(doc["input"])
+    for key in ("nodes", "edges"):
+        if not isinstance(doc[key], list):
+            raise GenotypeError(f"{key}: must be a list")
+    nodes: list[Node] = []
+    seen: set[str] = set()
+    for i, n in enumerate(doc["nodes"]):
+        node = parse_node(n, i)
+        if node.id in seen:
+            raise GenotypeError(f"nodes[{i}]: duplicate node id {node.id!r}")
+        seen.add(node.id)
+        nodes.append(node)
+    edges: list[Edge] = []
+    pairs: set[tuple[str, str]] = set()
+    for i, e in enumerate(doc["edges"]):
+        edge = parse_edge(e, i, seen)
+        if (edge.src, edge.dst) in pairs:
+            raise GenotypeError(f"{edge.name}: duplicate edge (at most one per src, dst pair)")
+        pairs.add((edge.src, edge.dst))
+        edges.append(edge)
+    output = doc["output"]
+    if not isinstance(output, str) or output not in seen:
+        raise GenotypeError(f"output: {output!r} is not a node (nodes: {_choices(seen)})")
+    return shape, nodes, edges, output, name

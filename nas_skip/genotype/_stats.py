@@ -1,0 +1,45 @@
+"""Per-node cost: parameters and FLOPs counted from shapes alone (no torch).
+
+A node's cost includes the modules of its incoming edges (gates, alphas, projections), as
+the compiled module holds them. FLOPs follow PyTorch's FlopCounterMode (2 x MACs of
+convolutions and matrix products, per sample); the test suite checks both against torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nas_skip.merges import MERGES
+from nas_skip.ops import OPS, Shape
+
+if TYPE_CHECKING:
+    from nas_skip.genotype._genotype import Genotype
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """One row of ``nas-skip show``."""
+
+    id: str
+    op: str
+    shape: Shape
+    params: int
+    flops: int
+
+
+def costs(genotype: Genotype) -> list[NodeCost]:
+    """One :class:`NodeCost` per node, in the genotype's topological order."""
+    rows = []
+    for node_id in genotype.order[1:]:
+        plan = genotype.plans[node_id]
+        node = genotype.node(node_id)
+        p, f = OPS[node.op].count(plan.merged, plan.out, genotype.node_params[node_id])
+        for merge in (*plan.base, *plan.additive):
+            p, f = p + merge.shortcut.params, f + merge.shortcut.flops
+        for merge in plan.additive:
+            e = merge.edge
+            mp, mf = MERGES[e.kind].count(plan.merged, genotype.edge_params[e.src, e.dst])
+            p, f = p + mp, f + mf
+        rows.append(NodeCost(node_id, node.op, plan.out, p, f))
+    return rows

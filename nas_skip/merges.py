@@ -1,0 +1,206 @@
+"""Merge kinds and alignment: how a node combines its incoming edges (pure data, no torch).
+
+See DESIGN.md, "Merge semantics" and "Alignment". :data:`MERGES` holds one
+:class:`MergeSpec` per edge kind; :func:`make_shortcut` is the one place that decides how a
+source tensor is made to fit its target: identity, zero-pad (subsample / nearest upsample /
+pad features) or projection (strided 1x1 conv + BN, transposed conv + BN, or linear).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas_skip.errors import GenotypeError
+from nas_skip.ops import Param, Shape
+
+EdgeParams = Mapping[str, Any]
+
+#: How a source shape is brought to its target shape.
+ALIGNS = ("auto", "zero_pad", "projection")
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """One edge kind.
+
+    ``role`` is "base" (concatenated into the node's base), "additive" (combined into the
+    base after alignment) or "drop" (removed at compile time). For additive kinds with
+    weights, ``module(shape, params)`` is the constructor expression of the edge's module or
+    parameter, ``init(ref, params)`` extra ``__init__`` lines, and ``combine(base, s, ref,
+    params)`` the forward statements that update the variable ``base`` with the aligned
+    source variable ``s``.
+    """
+
+    name: str
+    role: str
+    doc: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    module: Callable[[Shape, EdgeParams], str | None] = lambda s, p: None
+    init: Callable[[str, EdgeParams], list[str]] = lambda ref, p: []
+    combine: Callable[[str, str, str, EdgeParams], list[str]] = lambda b, s, r, p: []
+    count: Callable[[Shape, EdgeParams], tuple[int, int]] = lambda s, p: (0, 0)
+    attr: str = "merge"
+
+
+def _gate_module(s: Shape, p: EdgeParams) -> str:
+    c = s[0]
+    return f"nn.Conv2d({c}, {c}, 1)" if len(s) == 3 else f"nn.Linear({c}, {c})"
+
+
+def _gate_count(s: Shape, p: EdgeParams) -> tuple[int, int]:
+    c = s[0]
+    spatial = s[1] * s[2] if len(s) == 3 else 1
+    return c * c + c, 2 * c * c * spatial
+
+
+MERGES: dict[str, MergeSpec] = {
+    m.name: m
+    for m in [
+        MergeSpec("seq", "base", "sequential input (concatenated if several)"),
+        MergeSpec("concat", "base", "dense skip: concatenated on the feature axis"),
+        MergeSpec(
+            "add",
+            "additive",
+            "residual skip: base + s",
+            combine=lambda b, s, r, p: [f"{b} = {b} + {s}"],
+        ),
+        MergeSpec(
+            "scaled",
+            "additive",
+            "learned-scale skip: base + alpha * s (init 0 on the branch: ReZero)",
+            params={"init": Param(float, -10.0, 10.0, default=1.0, doc="initial alpha")},
+            module=lambda s, p: f"nn.Parameter(torch.tensor({float(p['init'])!r}))",
+            combine=lambda b, s, r, p: [f"{b} = {b} + {r} * {s}"],
+            count=lambda s, p: (1, 0),
+            attr="alpha",
+        ),
+        MergeSpec(
+            "gated",
+            "additive",
+            "highway gate: g = sigmoid(W s + b); g * base + (1 - g) * s",
+            params={"bias": Param(float, -20.0, 20.0, default=-2.0, doc="gate bias")},
+            module=_gate_module,
+            init=lambda r, p: [f"nn.init.constant_({r}.bias, {float(p['bias'])!r})"],
+            combine=lambda b, s, r, p: [
+                f"g = torch.sigmoid({r}({s}))",
+                f"{b} = g * {b} + (1 - g) * {s}",
+            ],
+            count=_gate_count,
+            attr="gate",
+        ),
+        MergeSpec("none", "drop", "no connection (a searchable skip switched off)"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """How one edge's source is aligned: ``resolved`` is identity, zero_pad or projection."""
+
+    resolved: str
+    out_shape: Shape
+    module: str | None = None  # constructor expression (projection only)
+    steps: tuple[str, ...] = ()  # forward templates applied in order, with {x} (and {m})
+    params: int = 0
+    flops: int = 0
+
+    def call(self, m: str, x: str) -> str:
+        for step in self.steps:
+            x = step.format(x=x, m=m)
+        return x
+
+
+def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
+    """("same" | "down" | "up", factor) taking src's (H, W) to dst's, or None."""
+    (hs, ws), (hd, wd) = src[1:], dst[1:]
+    if (hs, ws) == (hd, wd):
+        return "same", 1
+    if hs >= hd and ws >= wd:
+        f = max(2, round(hs / hd))
+        if -(-hs // f) == hd and -(-ws // f) == wd:
+            return "down", f
+    elif hs <= hd and ws <= wd and hd % hs == 0 and hd // hs == wd // ws and wd % ws == 0:
+        return "up", hd // hs
+    return None
+
+
+def make_shortcut(
+    src: Shape, dst: Shape, align: str, where: str, spatial_only: bool = False
+) -> Shortcut:
+    """Decide how a tensor of shape ``src`` is made to fit ``dst`` (DESIGN.md, Alignment).
+
+    Args:
+        src: the source node's output shape.
+        dst: the target shape (for ``spatial_only``, only its H and W matter).
+        align: "auto", "zero_pad" or "projection".
+        where: the edge, as named in error messages.
+        spatial_only: align H and W but keep the source's features (concat inputs).
+
+    Returns:
+        The :class:`Shortcut`, whose ``out_shape`` is the aligned shape.
+
+    Raises:
+        GenotypeError: the shapes cannot be aligned this way.
+    """
+    if len(src) != len(dst):
+        raise GenotypeError(
+            f"{where}: cannot merge a rank-{len(src)} source {list(src)} into a rank-{len(dst)} "
+            f"target {list(dst)}"
+        )
+    image = len(src) == 3
+    spatial = _spatial(src, dst) if image else ("same", 1)
+    if spatial is None:
+        raise GenotypeError(
+            f"{where}: spatial size {list(src[1:])} cannot be aligned to {list(dst[1:])} "
+            "(needs an integer down- or up-sampling factor)"
+        )
+    how, f = spatial
+    c_src = src[0]
+    c_dst = c_src if spatial_only else dst[0]
+    out: Shape = (c_dst, *dst[1:]) if image else (c_dst,)
+    if src == out and align != "projection":
+        return Shortcut("identity", out)
+    if align == "projection":
+        if not image:
+            if spatial_only:
+                return Shortcut("identity", out)
+            return Shortcut(
+                "projection",
+                out,
+                f"nn.Linear({c_src}, {c_dst}, bias=False)",
+                ("{m}({x})",),
+                c_src * c_dst,
+                2 * c_src * c_dst,
+            )
+        bn = f"nn.BatchNorm2d({c_dst})"
+        if how == "up":
+            conv = f"nn.ConvTranspose2d({c_src}, {c_dst}, {f}, stride={f}, bias=False)"
+            # FlopCounterMode counts a transposed conv over its input positions
+            flops = 2 * c_src * c_dst * f * f * src[1] * src[2]
+            params = c_src * c_dst * f * f
+        else:
+            stride = f", stride={f}" if f != 1 else ""
+            conv = f"nn.Conv2d({c_src}, {c_dst}, 1{stride}, bias=False)"
+            flops = 2 * c_src * c_dst * out[1] * out[2]
+            params = c_src * c_dst
+        return Shortcut(
+            "projection", out, f"nn.Sequential({conv}, {bn})", ("{m}({x})",), params + 2 * c_dst,
+            flops,
+        )  # fmt: skip
+    # zero_pad, or auto where shapes differ
+    if c_src > c_dst:
+        raise GenotypeError(
+            f"{where}: align '{align}' cannot zero-pad a source with {c_src} features into "
+            f"{c_dst}; use align 'projection'"
+        )
+    steps: list[str] = []
+    if how == "down":
+        steps.append(f"{{x}}[:, :, ::{f}, ::{f}]")
+    elif how == "up":
+        steps.append(f'F.interpolate({{x}}, scale_factor={float(f)!r}, mode="nearest")')
+    if c_dst > c_src:
+        pad = f"0, 0, 0, 0, 0, {c_dst - c_src}" if image else f"0, {c_dst - c_src}"
+        steps.append(f"F.pad({{x}}, ({pad}))")
+    return Shortcut("zero_pad", out, None, tuple(steps))

@@ -1,0 +1,312 @@
+"""The op registry: every node op a genotype may name, as pure data.
+
+An op is one :class:`OpSpec` entry in :data:`OPS`: its declared parameters (type, range,
+default), its shape rule, its parameter and FLOP counts, and its *factory*: the PyTorch
+constructor expression and forward call that the compiler writes into generated code.
+Factories are text built only from this file's templates and validated numbers, so this
+module imports no torch and the genotype package can check a genotype without it.
+Adding an op is one entry in :data:`OPS`.
+
+FLOPs follow PyTorch's ``FlopCounterMode``: 2 x multiply-accumulates of convolutions and
+matrix products, per sample; element-wise ops, norms and pooling count as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+Params = Mapping[str, Any]
+
+#: Domains by input rank: image tensors are (C, H, W), vectors (F,).
+DOMAINS = {3: "image", 1: "vector"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared op or edge parameter: a number of one type within a closed range."""
+
+    type: type  # int or float
+    low: float
+    high: float
+    default: float | None = None  # None: the parameter is required
+    doc: str = ""
+
+    def describe(self) -> str:
+        kind = "an integer" if self.type is int else "a number"
+        return f"{kind} in [{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op: what it accepts, what it outputs, what it costs and how it is written.
+
+    ``module(in_shape, params)`` returns the constructor expression of the op's
+    ``nn.Module`` (``None`` for an op without weights), ``call(m, x, params)`` the
+    forward expression given the module reference ``m`` and the input expression ``x``.
+    ``count(in_shape, out_shape, params)`` returns ``(parameters, flops)``.
+    """
+
+    name: str
+    domain: str  # "image", "vector" or "any"
+    shape: Callable[[Shape, Params], Shape]
+    module: Callable[[Shape, Params], str | None]
+    call: Callable[[str, str, Params], str]
+    count: Callable[[Shape, Shape, Params], tuple[int, int]]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    attr: str = "op"  # stem of the attribute name in generated code
+    doc: str = ""
+
+
+# --- parameter declarations ------------------------------------------------------------
+CHANNELS = Param(int, 1, 65536, doc="output channels")
+FEATURES = Param(int, 1, 1 << 20, doc="output features")
+CLASSES = Param(int, 1, 100000, doc="number of classes")
+STRIDE = Param(int, 1, 8, default=1, doc="spatial stride (downsampling factor)")
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _same_conv_shape(s: Shape, p: Params) -> Shape:
+    # kernel 3 / padding 1 or kernel 1 / padding 0: out = ceil(in / stride)
+    stride = p["stride"]
+    return (p["channels"], _ceil_div(s[1], stride), _ceil_div(s[2], stride))
+
+
+def _pool_shape(s: Shape, p: Params) -> Shape:
+    return (s[0], _ceil_div(s[1], p["stride"]), _ceil_div(s[2], p["stride"]))
+
+
+def _conv_flops(c_in: int, c_out: int, k: int, out: Shape, groups: int = 1) -> int:
+    return 2 * (c_in // groups) * c_out * k * k * out[1] * out[2]
+
+
+def _stride_arg(p: Params) -> str:
+    return f", stride={p['stride']}" if p["stride"] != 1 else ""
+
+
+def _conv(c_in: int, c_out: int, k: int, p: Params, bias: bool = False) -> str:
+    pad = ", padding=1" if k == 3 else ""
+    tail = "" if bias else ", bias=False"
+    return f"nn.Conv2d({c_in}, {c_out}, {k}{_stride_arg(p)}{pad}{tail})"
+
+
+def _module_call(m: str, x: str, p: Params) -> str:
+    return f"{m}({x})"
+
+
+def _free(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    return 0, 0
+
+
+def _conv_bn(k: int, relu: bool) -> OpSpec:
+    def module(s: Shape, p: Params) -> str:
+        c = p["channels"]
+        act = ", nn.ReLU(inplace=True)" if relu else ""
+        return f"nn.Sequential({_conv(s[0], c, k, p)}, nn.BatchNorm2d({c}){act})"
+
+    def count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+        c = p["channels"]
+        return i[0] * c * k * k + 2 * c, _conv_flops(i[0], c, k, o)
+
+    name = f"conv{k}x{k}_bn" + ("_relu" if relu else "")
+    return OpSpec(
+        name,
+        "image",
+        _same_conv_shape,
+        module,
+        _module_call,
+        count,
+        {"channels": CHANNELS, "stride": STRIDE},
+        attr="conv",
+        doc=f"{k}x{k} convolution (no bias), batch norm" + (", ReLU" if relu else ""),
+    )
+
+
+def _sepconv_module(s: Shape, p: Params) -> str:
+    c_in, c = s[0], p["channels"]
+    depthwise = (
+        f"nn.Conv2d({c_in}, {c_in}, 3{_stride_arg(p)}, padding=1, groups={c_in}, bias=False)"
+    )
+    return (
+        f"nn.Sequential({depthwise}, nn.Conv2d({c_in}, {c}, 1, bias=False), "
+        f"nn.BatchNorm2d({c}), nn.ReLU(inplace=True))"
+    )
+
+
+def _sepconv_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    c_in, c = i[0], p["channels"]
+    params = c_in * 9 + c_in * c + 2 * c
+    return params, _conv_flops(c_in, c_in, 3, o, groups=c_in) + _conv_flops(c_in, c, 1, o)
+
+
+def _preact_module(s: Shape, p: Params) -> str:
+    return (
+        f"nn.Sequential(nn.BatchNorm2d({s[0]}), nn.ReLU(inplace=True), "
+        f"{_conv(s[0], p['channels'], 3, p)})"
+    )
+
+
+def _preact_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    c = p["channels"]
+    return 2 * i[0] + i[0] * c * 9, _conv_flops(i[0], c, 3, o)
+
+
+def _pool(kind: str) -> OpSpec:
+    extra = ", count_include_pad=False" if kind == "avg" else ""
+
+    def call(m: str, x: str, p: Params) -> str:
+        return f"F.{kind}_pool2d({x}, 3, stride={p['stride']}, padding=1{extra})"
+
+    return OpSpec(
+        f"{kind}pool3x3",
+        "image",
+        _pool_shape,
+        lambda s, p: None,
+        call,
+        _free,
+        {"stride": STRIDE},
+        attr="pool",
+        doc=f"3x3 {kind} pooling, padding 1",
+    )
+
+
+def _linear_op(name: str, norm: bool, relu: bool, param: str, doc: str) -> OpSpec:
+    def module(s: Shape, p: Params) -> str:
+        parts = [f"nn.Linear({s[0]}, {p[param]})"]
+        if norm:
+            parts.insert(0, f"nn.LayerNorm({s[0]})")
+        if relu:
+            parts.append("nn.ReLU(inplace=True)")
+        return parts[0] if len(parts) == 1 else f"nn.Sequential({', '.join(parts)})"
+
+    def count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+        n = p[param]
+        return i[0] * n + n + (2 * i[0] if norm else 0), 2 * i[0] * n
+
+    declared = {param: FEATURES if param == "features" else CLASSES}
+    return OpSpec(
+        name,
+        "vector",
+        lambda s, p: (p[param],),
+        module,
+        _module_call,
+        count,
+        declared,
+        attr="head" if param == "classes" else "fc",
+        doc=doc,
+    )
+
+
+def _gap_linear_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    return i[0] * p["classes"] + p["classes"], 2 * i[0] * p["classes"]
+
+
+def _head1x1_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    return i[0] * p["classes"] + p["classes"], 2 * i[0] * p["classes"] * i[1] * i[2]
+
+
+_OP_LIST = [
+    _conv_bn(3, relu=True),
+    _conv_bn(3, relu=False),
+    _conv_bn(1, relu=True),
+    OpSpec(
+        "sepconv3x3",
+        "image",
+        _same_conv_shape,
+        _sepconv_module,
+        _module_call,
+        _sepconv_count,
+        {"channels": CHANNELS, "stride": STRIDE},
+        attr="conv",
+        doc="depthwise 3x3 then pointwise 1x1 convolution, batch norm, ReLU",
+    ),
+    OpSpec(
+        "bn_relu_conv3x3",
+        "image",
+        _same_conv_shape,
+        _preact_module,
+        _module_call,
+        _preact_count,
+        {"channels": CHANNELS, "stride": STRIDE},
+        attr="conv",
+        doc="pre-activation: batch norm, ReLU, 3x3 convolution",
+    ),
+    _pool("max"),
+    _pool("avg"),
+    OpSpec(
+        "upsample2x",
+        "image",
+        lambda s, p: (s[0], 2 * s[1], 2 * s[2]),
+        lambda s, p: None,
+        lambda m, x, p: f'F.interpolate({x}, scale_factor=2.0, mode="nearest")',
+        _free,
+        attr="up",
+        doc="nearest-neighbour 2x upsampling",
+    ),
+    OpSpec(
+        "gap_linear",
+        "image",
+        lambda s, p: (p["classes"],),
+        lambda s, p: f"nn.Linear({s[0]}, {p['classes']})",
+        lambda m, x, p: f"{m}({x}.mean((2, 3)))",
+        _gap_linear_count,
+        {"classes": CLASSES},
+        attr="head",
+        doc="global average pooling, then a linear classifier",
+    ),
+    OpSpec(
+        "conv1x1_head",
+        "image",
+        lambda s, p: (p["classes"], s[1], s[2]),
+        lambda s, p: f"nn.Conv2d({s[0]}, {p['classes']}, 1)",
+        _module_call,
+        _head1x1_count,
+        {"classes": CLASSES},
+        attr="head",
+        doc="per-pixel classifier (1x1 convolution with bias), for segmentation",
+    ),
+    _linear_op("linear_relu", False, True, "features", "linear layer, ReLU"),
+    _linear_op("linear", False, False, "features", "linear layer"),
+    _linear_op(
+        "layernorm_linear_relu", True, True, "features", "layer norm, linear layer, ReLU"
+    ),
+    _linear_op("linear_head", False, False, "classes", "linear classifier"),
+    OpSpec(
+        "relu",
+        "any",
+        lambda s, p: s,
+        lambda s, p: None,
+        lambda m, x, p: f"torch.relu({x})",
+        _free,
+        attr="act",
+        doc="ReLU",
+    ),
+    OpSpec(
+        "identity",
+        "any",
+        lambda s, p: s,
+        lambda s, p: None,
+        lambda m, x, p: x,
+        _free,
+        attr="id",
+        doc="the merged input unchanged (a pure merge node)",
+    ),
+]
+
+#: Every op by name.
+OPS: dict[str, OpSpec] = {op.name: op for op in _OP_LIST}
+
+
+def ops_for(domain: str) -> dict[str, OpSpec]:
+    """The ops that accept an input of ``domain`` ("image" or "vector"), by name."""
+    return {n: op for n, op in OPS.items() if op.domain in (domain, "any")}
+
+
+#: One view per domain, as DESIGN.md lists them.
+IMAGE_OPS = ops_for("image")
+VECTOR_OPS = ops_for("vector")
