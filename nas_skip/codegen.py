@@ -70,10 +70,14 @@ def _segments(g: Genotype) -> list[list[str]]:
     return [s for s in segments if s]
 
 
+def _segment_input(g: Genotype, segment: list[str]) -> str:
+    """The cut node that feeds a segment: every edge into the segment starts there or inside."""
+    return g.plans[segment[0]].base[0].edge.src
+
+
 def _signature(g: Genotype, segment: list[str]) -> tuple[Any, ...]:
     index = {n: i for i, n in enumerate(segment)}
-    first_src = next(m.edge.src for m in (*g.plans[segment[0]].base, *g.plans[segment[0]].additive))
-    sig: list[Any] = [g.shapes[first_src]]
+    sig: list[Any] = [g.shapes[_segment_input(g, segment)]]
     for node_id in segment:
         plan = g.plans[node_id]
         merges = []
@@ -185,8 +189,7 @@ class _Writer:
         g = self.g
         body = _Body(used=set(_RESERVED))
         attrs = {n: body.numbered(OPS[g.node(n).op].attr) for n in segment}
-        first = g.plans[segment[0]]
-        src = next(m.edge.src for m in (*first.base, *first.additive))
+        src = _segment_input(g, segment)
         local = {src: "x"}
         self.write_nodes(
             body, segment, local, attrs.__getitem__, lambda m, stem: body.numbered(stem)
@@ -237,13 +240,11 @@ class _Writer:
                     classes[sig] = f"Block{len(classes) + 1}"
                     blocks += self.block_class(classes[sig], segment, counts[sig]) + ["", ""]
                 last = segment[-1]
-                first = g.plans[segment[0]]
-                src = next(m.edge.src for m in (*first.base, *first.additive))
+                src = _segment_input(g, segment)
                 name = node_attr(last)
                 main.init.append(f"self.{name} = {classes[sig]}()")
                 main.forward.append(
-                    f"{name} = self.{name}({local[src]})  "
-                    f"# {_shape_comment(g.shapes[last])}"
+                    f"{name} = self.{name}({local[src]})  # {_shape_comment(g.shapes[last])}"
                 )
                 local[last] = name
             else:
@@ -255,7 +256,7 @@ class _Writer:
             "",
             f"Input {_shape_comment(g.input_shape)} -> output "
             f"{_shape_comment(g.shapes[g.output])}; {n_params:,} parameters. Load trained",
-            f"weights with `model.load_state_dict(torch.load(path, weights_only=True))`.",
+            "weights with `model.load_state_dict(torch.load(path, weights_only=True))`.",
             '"""',
             "",
             "import torch",

@@ -272,9 +272,7 @@ _OP_LIST = [
     ),
     _linear_op("linear_relu", False, True, "features", "linear layer, ReLU"),
     _linear_op("linear", False, False, "features", "linear layer"),
-    _linear_op(
-        "layernorm_linear_relu", True, True, "features", "layer norm, linear layer, ReLU"
-    ),
+    _linear_op("layernorm_linear_relu", True, True, "features", "layer norm, linear layer, ReLU"),
     _linear_op("linear_head", False, False, "classes", "linear classifier"),
     OpSpec(
         "relu",

@@ -93,9 +93,7 @@ class Genotype:
                 stacklevel=3,
             )
         self.nodes: tuple[Node, ...] = tuple(n for n in nodes if n.id in alive)
-        self.edges: tuple[Edge, ...] = tuple(
-            e for e in edges if e.src in alive and e.dst in alive
-        )
+        self.edges: tuple[Edge, ...] = tuple(e for e in edges if e.src in alive and e.dst in alive)
         self._node = {n.id: n for n in self.nodes}
         live.remove_nodes_from([n for n in list(live) if n not in alive])
         #: Node ids in the deterministic topological order (input first) that fixes merge order.
@@ -159,7 +157,7 @@ class Genotype:
 
     @property
     def domain(self) -> str:
-        """"image" or "vector": the domain of the genotype's input."""
+        """ "image" or "vector": the domain of the genotype's input."""
         return DOMAINS[len(self.input_shape)]
 
     def __eq__(self, other: object) -> bool:
@@ -237,8 +235,13 @@ class Genotype:
                 if n != INPUT
             ],
             "edges": [
-                {"src": u, "dst": v, "kind": a.get("kind", "seq"), "align": a.get("align", "auto"),
-                 **a.get("params", {})}
+                {
+                    "src": u,
+                    "dst": v,
+                    "kind": a.get("kind", "seq"),
+                    "align": a.get("align", "auto"),
+                    **a.get("params", {}),
+                }
                 for u, v, a in graph.edges(data=True)
             ],  # fmt: skip
             "output": graph.graph.get("output"),
