@@ -35,6 +35,43 @@ def _module_attributes() -> set[str]:
     return set(dir(torch.nn.Module)) | set(vars(module))
 
 
+_WIDTH = 99  # the house line length, so exported files pass the same linters
+
+
+def _split_args(text: str) -> list[str]:
+    """Split ``text`` at the commas that are not nested in brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _indent(lines: list[str], pad: str = "        ") -> list[str]:
+    """Indent method-body lines, wrapping the long ones as a formatter would."""
+    out = []
+    for line in lines:
+        code, _, comment = line.partition("  # ")
+        if len(pad) + len(line) <= _WIDTH:
+            out.append(pad + line)
+        elif comment and len(pad) + len(code) <= _WIDTH:
+            out += [f"{pad}# {comment}", pad + code]
+        elif code.endswith(")") and "(" in code:
+            head, _, args = code.partition("(")
+            if comment:
+                out.append(f"{pad}# {comment}")
+            out.append(f"{pad}{head}(")
+            out += [f"{pad}    {arg}," for arg in _split_args(args[:-1])]
+            out.append(f"{pad})")
+        else:
+            out.append(pad + line)
+    return out
+
+
 def _shape_comment(shape: Shape) -> str:
     return "(B, " + ", ".join(str(d) for d in shape) + ")"
 
@@ -202,10 +239,10 @@ class _Writer:
             "",
             "    def __init__(self) -> None:",
             "        super().__init__()",
-            *[f"        {line}" for line in body.init],
+            *_indent(body.init),
             "",
             "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-            *[f"        {line}" for line in body.forward],
+            *_indent(body.forward),
             f"        return {local[segment[-1]]}",
         ]
         return lines
@@ -268,10 +305,10 @@ class _Writer:
             f"class {self.class_name}(nn.Module):",
             "    def __init__(self) -> None:",
             "        super().__init__()",
-            *[f"        {line}" for line in main.init],
+            *_indent(main.init),
             "",
             "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-            *[f"        {line}" for line in main.forward],
+            *_indent(main.forward),
             f"        return {local[g.output]}",
             "",
         ]

@@ -121,7 +121,8 @@ class Genotype:
         add_edges = [e for e in ins if MERGES[e.kind].role == "additive"]
         base: list[Merge] = []
         if base_edges:
-            ref = self.shapes[base_edges[0].src]
+            # align to the last base input: the main path (skips come from earlier nodes)
+            ref = self.shapes[base_edges[-1].src]
             for e in base_edges:
                 sc = make_shortcut(self.shapes[e.src], ref, e.align, e.name, spatial_only=True)
                 base.append(Merge(e, sc))
@@ -160,11 +161,19 @@ class Genotype:
         """ "image" or "vector": the domain of the genotype's input."""
         return DOMAINS[len(self.input_shape)]
 
+    def _key(self) -> str:
+        # the order of nodes and edges in a document carries no meaning
+        doc = self.to_json()
+        doc["nodes"].sort(key=lambda n: n["id"])
+        doc["edges"].sort(key=lambda e: (e["src"], e["dst"]))
+        return json.dumps(doc, sort_keys=True)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Genotype) and self.to_json() == other.to_json()
+        """Same document up to the order of nodes and edges (isomorphism: canonical_hash)."""
+        return isinstance(other, Genotype) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_json(), sort_keys=True))
+        return hash(self._key())
 
     def __repr__(self) -> str:
         return (

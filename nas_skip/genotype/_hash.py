@@ -65,33 +65,77 @@ def _form(colors: Colors, labels: dict[str, str], ins: Adjacency) -> str:
     return json.dumps([[labels[v] for v in order], edges], separators=(",", ":"))
 
 
-def _search(
-    colors: Colors, labels: dict[str, str], ins: Adjacency, outs: Adjacency, budget: list[int]
-) -> str | None:
-    """The smallest canonical form below this partition, or None if the budget ran out."""
-    classes: dict[int, list[str]] = {}
-    for v, c in colors.items():
-        classes.setdefault(c, []).append(v)
-    cell = min((c for c, vs in classes.items() if len(vs) > 1), default=None)
-    if cell is None:
-        budget[0] -= 1
-        return _form(colors, labels, ins)
-    best: str | None = None
-    tried: set[tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = set()
-    for v in sorted(classes[cell]):
-        # twins (same labelled neighbours) are swapped by an automorphism: try one of them
-        key = (frozenset(ins[v]), frozenset(outs[v]))
-        if key in tried:
-            continue
-        tried.add(key)
-        split = dict(colors)
-        split[v] = -1  # individualise v: it now comes first within its class
-        form = _search(_refine(split, ins, outs), labels, ins, outs, budget)
-        if form is None or budget[0] <= 0:
+class _Canon:
+    """Individualisation-refinement with automorphism pruning (a small nauty).
+
+    Two leaves with equal forms give an automorphism. A leaf equal to the first leaf means
+    the subtree where its path left the first path is equivalent to one already explored,
+    so the search goes straight back there; and a candidate in the orbit of an explored
+    one (under the automorphisms found that fix the current prefix) is skipped.
+    """
+
+    def __init__(self, labels: dict[str, str], ins: Adjacency, outs: Adjacency) -> None:
+        self.labels, self.ins, self.outs = labels, ins, outs
+        self.first: tuple[str, list[str], list[str]] | None = None  # form, order, path
+        self.best: str | None = None
+        self.automorphisms: list[dict[str, str]] = []
+        self.leaves = 0
+
+    def _orbit(self, v: str, prefix: list[str]) -> set[str]:
+        perms = [a for a in self.automorphisms if all(a[p] == p for p in prefix)]
+        orbit, todo = {v}, [v]
+        while todo:
+            u = todo.pop()
+            for a in perms:
+                if a[u] not in orbit:
+                    orbit.add(a[u])
+                    todo.append(a[u])
+        return orbit
+
+    def search(self, colors: Colors, prefix: list[str]) -> int | None:
+        """Explore below ``prefix``; return the depth to go back to, if any."""
+        classes: dict[int, list[str]] = {}
+        for v, c in colors.items():
+            classes.setdefault(c, []).append(v)
+        cell = min((c for c, vs in classes.items() if len(vs) > 1), default=None)
+        if cell is None:
+            return self._leaf(colors, prefix)
+        explored: list[str] = []
+        twins: set[tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = set()
+        for v in sorted(classes[cell]):
+            # twins (same labelled neighbours) are swapped by an automorphism
+            key = (frozenset(self.ins[v]), frozenset(self.outs[v]))
+            if key in twins or any(v in self._orbit(u, prefix) for u in explored):
+                continue
+            twins.add(key)
+            explored.append(v)
+            split = dict(colors)
+            split[v] = -1  # individualise v: it now comes first within its class
+            back = self.search(_refine(split, self.ins, self.outs), [*prefix, v])
+            if self.leaves > _MAX_LEAVES:
+                return 0
+            if back is not None and back < len(prefix):
+                return back
+        return None
+
+    def _leaf(self, colors: Colors, path: list[str]) -> int | None:
+        self.leaves += 1
+        form = _form(colors, self.labels, self.ins)
+        order = sorted(colors, key=colors.__getitem__)
+        if self.first is None:
+            self.first = (form, order, path)
+            self.best = form
             return None
-        if best is None or form < best:
-            best = form
-    return best
+        first_form, first_order, first_path = self.first
+        if form == first_form:
+            self.automorphisms.append(dict(zip(first_order, order, strict=True)))
+            common = 0
+            while common < len(path) and path[common] == first_path[common]:
+                common += 1
+            return common
+        if self.best is None or form < self.best:
+            self.best = form
+        return None
 
 
 def canonical_form(genotype: Genotype) -> str:
@@ -112,9 +156,10 @@ def canonical_form(genotype: Genotype) -> str:
             outs[e.src].append((lab, e.dst))
     ranks = {lab: i for i, lab in enumerate(sorted(set(labels.values())))}
     colors = _refine({v: ranks[labels[v]] for v in labels}, ins, outs)
-    budget = [_MAX_LEAVES]
-    form = _search(colors, labels, ins, outs, budget)
-    if form is None:  # too symmetric for an exact search: the stable refinement instead
+    canon = _Canon(labels, ins, outs)
+    canon.search(colors, [])
+    form = canon.best
+    if canon.leaves > _MAX_LEAVES or form is None:  # too symmetric: the stable refinement
         edges = sorted((colors[u], colors[v], lab) for v in labels for lab, u in ins[v])
         nodes = sorted((colors[v], labels[v]) for v in labels)
         form = "wl" + json.dumps([nodes, edges], separators=(",", ":"))

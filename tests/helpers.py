@@ -1,0 +1,154 @@
+"""Shared test helpers: random valid genotypes (hypothesis) and small genotype builders."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import uuid
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hypothesis import strategies as st
+
+from nas_skip import Genotype, GenotypeError
+
+KINDS = ["seq", "concat", "add", "scaled", "gated", "none"]
+IMAGE_BODY_OPS = [
+    "conv3x3_bn_relu",
+    "conv3x3_bn",
+    "conv1x1_bn_relu",
+    "sepconv3x3",
+    "bn_relu_conv3x3",
+    "maxpool3x3",
+    "avgpool3x3",
+    "upsample2x",
+    "relu",
+    "identity",
+]
+VECTOR_BODY_OPS = ["linear_relu", "linear", "layernorm_linear_relu", "relu", "identity"]
+WIDTH_OPS = {"linear_relu", "linear", "layernorm_linear_relu"}
+STRIDE_OPS = {
+    "conv3x3_bn_relu",
+    "conv3x3_bn",
+    "conv1x1_bn_relu",
+    "sepconv3x3",
+    "bn_relu_conv3x3",
+    "maxpool3x3",
+    "avgpool3x3",
+}
+CHANNEL_OPS = STRIDE_OPS - {"maxpool3x3", "avgpool3x3"}
+
+
+def chain(
+    input_shape: list[int],
+    *nodes: dict[str, Any],
+    edges: list[dict[str, Any]] | None = None,
+    output: str | None = None,
+) -> dict[str, Any]:
+    """A genotype document: ``nodes`` in a chain from input (plus any extra ``edges``)."""
+    ids = ["input"] + [n["id"] for n in nodes]
+    chain_edges = [{"src": a, "dst": b} for a, b in zip(ids, ids[1:], strict=False)]
+    return {
+        "schema": 1,
+        "input": {"shape": input_shape},
+        "nodes": list(nodes),
+        "edges": chain_edges + (edges or []),
+        "output": output or ids[-1],
+    }
+
+
+def _repair(doc: dict[str, Any]) -> Genotype | None:
+    """Validate ``doc``, switching the align of an edge that cannot be aligned to projection."""
+    for _ in range(len(doc["edges"]) + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return Genotype.from_json(doc)
+        except GenotypeError as exc:
+            m = re.match(r"edge (\w+) -> (\w+): ", str(exc))
+            if not m:
+                raise
+            for e in doc["edges"]:
+                if (e["src"], e["dst"]) == m.groups():
+                    if e.get("align") == "projection":
+                        return None
+                    e["align"] = "projection"
+    return None
+
+
+@st.composite
+def genotype_docs(
+    draw: st.DrawFn,
+    domain: str | None = None,
+    max_nodes: int = 7,
+    kinds: list[str] = KINDS,
+    ops: list[str] | None = None,
+) -> dict[str, Any]:
+    """A random valid genotype document (vector or image), with every kind and align."""
+    domain = domain or draw(st.sampled_from(["vector", "image"]))
+    image = domain == "image"
+    body_ops = ops or (IMAGE_BODY_OPS if image else VECTOR_BODY_OPS)
+    shape = [draw(st.integers(2, 4)), 8, 8] if image else [draw(st.integers(3, 8))]
+    n = draw(st.integers(1, max_nodes))
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    strides = 0
+    ids = ["input"]
+    for i in range(n):
+        op = draw(st.sampled_from(body_ops))
+        if op == "upsample2x" and strides < 0:
+            op = "relu"  # at most one net upsampling keeps the tensors small
+        node: dict[str, Any] = {"id": f"n{i}", "op": op}
+        if op in CHANNEL_OPS:
+            node["channels"] = draw(st.integers(1, 6))
+        if op in WIDTH_OPS:
+            node["features"] = draw(st.integers(1, 9))
+        if op in STRIDE_OPS and strides < 2 and draw(st.booleans()):
+            node["stride"] = 2
+            strides += 1
+        if op == "upsample2x":
+            strides -= 1
+        sources = sorted(set(draw(st.lists(st.sampled_from(ids), max_size=3))) | {ids[-1]})
+        for src in sources:
+            kind = draw(st.sampled_from(kinds))
+            if src == ids[-1] and kind == "none":
+                kind = "seq"  # keep a live chain so that nothing is pruned
+            edge: dict[str, Any] = {"src": src, "dst": node["id"], "kind": kind}
+            edge["align"] = draw(st.sampled_from(["auto", "zero_pad", "projection"]))
+            if kind == "scaled":
+                edge["init"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+            if kind == "gated":
+                edge["bias"] = draw(st.sampled_from([-2.0, 0.0]))
+            edges.append(edge)
+        nodes.append(node)
+        ids.append(node["id"])
+    head = {"id": "head", "op": "gap_linear" if image else "linear_head", "classes": 3}
+    nodes.append(head)
+    edges.append({"src": ids[-1], "dst": "head"})
+    doc = {
+        "schema": 1,
+        "input": {"shape": shape},
+        "nodes": nodes,
+        "edges": edges,
+        "output": "head",
+    }
+    if _repair(doc) is None:
+        from hypothesis import assume
+
+        assume(False)
+    return doc
+
+
+def import_source(source: str, tmp_path: Path, name: str = "exported") -> ModuleType:
+    """Import ``source`` as a real module from a file, as a user of exported code would."""
+    path = tmp_path / f"{name}_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
