@@ -12,6 +12,7 @@ import functools
 import hashlib
 import linecache
 from types import CodeType
+from typing import Any
 
 from torch import nn
 
@@ -42,7 +43,12 @@ def build(genotype: Genotype, class_name: str = "Net") -> nn.Module:
 
     source = generate_source(genotype, class_name)
     code, filename = _compile(source)
-    namespace = {"torch": torch, "nn": nn, "F": F, "__name__": "nas_skip.generated"}
+    namespace: dict[str, Any] = {
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+        "__name__": "nas_skip.generated",
+    }
     # generated from registry templates, checked numbers and checked identifiers only
     exec(code, namespace)  # noqa: S102
     model: nn.Module = namespace[class_name]()

@@ -67,7 +67,7 @@ class Genotype:
         self.name = name
         nodes, edges = list(nodes), list(edges)
         self.output = output
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         graph.add_node(INPUT)
         graph.add_nodes_from(n.id for n in nodes)
         graph.add_edges_from((e.src, e.dst) for e in edges)
@@ -78,7 +78,7 @@ class Genotype:
         if cycle:
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
             raise GenotypeError(f"edges form a cycle: {path}")
-        live = nx.DiGraph()
+        live: nx.DiGraph[str] = nx.DiGraph()
         live.add_nodes_from(graph)
         live.add_edges_from((e.src, e.dst) for e in edges if e.kind != "none")
         reach = nx.descendants(live, INPUT) | {INPUT}
@@ -221,10 +221,12 @@ class Genotype:
         return json.dumps(self.to_json(), indent=indent)
 
     # --- networkx ---------------------------------------------------------------------------
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self) -> nx.DiGraph[str]:
         """A DiGraph: node attrs ``op``, ``params``, ``shape``; edge attrs ``kind``, ``align``,
         ``params``; graph attrs ``input_shape``, ``output``, ``name``. Includes ``input``."""
-        g = nx.DiGraph(input_shape=list(self.input_shape), output=self.output, name=self.name)
+        g: nx.DiGraph[str] = nx.DiGraph(
+            input_shape=list(self.input_shape), output=self.output, name=self.name
+        )
         g.add_node(INPUT, op=INPUT, params={}, shape=self.input_shape)
         for n in self.nodes:
             g.add_node(n.id, op=n.op, params=dict(n.params), shape=self.shapes.get(n.id))
@@ -233,7 +235,7 @@ class Genotype:
         return g
 
     @classmethod
-    def from_networkx(cls, graph: nx.DiGraph) -> Genotype:
+    def from_networkx(cls, graph: nx.DiGraph[str]) -> Genotype:
         """The inverse of :meth:`to_networkx` (validates like :meth:`from_json`)."""
         doc: dict[str, Any] = {
             "schema": SCHEMA_VERSION,
