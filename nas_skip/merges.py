@@ -118,9 +118,12 @@ def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
     if (hs, ws) == (hd, wd):
         return "same", 1
     if hs >= hd and ws >= wd:
-        f = max(2, round(hs / hd))
-        if -(-hs // f) == hd and -(-ws // f) == wd:
-            return "down", f
+        # the smallest stride f with ceil(hs / f) == hd (several convs compound their strides)
+        for f in range(max(2, -(-hs // hd)), hs + 1):
+            if -(-hs // f) == hd and -(-ws // f) == wd:
+                return "down", f
+            if -(-hs // f) < hd:
+                break
     elif hs <= hd and ws <= wd and hd % hs == 0 and hd // hs == wd // ws and wd % ws == 0:
         return "up", hd // hs
     return None

@@ -104,3 +104,19 @@ def test_genotype_package_imports_no_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_compound_strides_align_by_their_effective_factor() -> None:
+    # 10 -> 5 -> 3 after two stride-2 convs: the skip from the input subsamples by 4
+    doc = chain(
+        [3, 10, 10],
+        {"id": "c0", "op": "conv3x3_bn_relu", "channels": 8, "stride": 2},
+        {"id": "c1", "op": "conv3x3_bn_relu", "channels": 8, "stride": 2},
+        {"id": "c2", "op": "relu"},
+        edges=[{"src": "input", "dst": "c2", "kind": "add", "align": "projection"}],
+    )
+    g = Genotype.from_json(doc)
+    assert g.shapes["c2"] == (8, 3, 3)
+    assert "stride=4" in (g.plans["c2"].additive[0].shortcut.module or "")
+    doc["edges"][-1]["align"] = "zero_pad"
+    assert "::4, ::4" in Genotype.from_json(doc).plans["c2"].additive[0].shortcut.steps[0]
