@@ -17,7 +17,15 @@ class NasSkipError(Exception):
 
 
 class GenotypeError(NasSkipError, ValueError):
-    """A genotype breaks a rule of the schema: bad structure, op, kind, align or shape."""
+    """A genotype breaks a rule of the schema: bad structure, op, kind, align or shape.
+
+    ``edge`` is the (src, dst) pair at fault where the error is about an edge's alignment,
+    so that a search space can repair its sample (for example with a projection).
+    """
+
+    def __init__(self, message: str, *, edge: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.edge = edge
 
 
 class GenotypeWarning(UserWarning):

@@ -130,7 +130,12 @@ def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
 
 
 def make_shortcut(
-    src: Shape, dst: Shape, align: str, where: str, spatial_only: bool = False
+    src: Shape,
+    dst: Shape,
+    align: str,
+    where: str,
+    spatial_only: bool = False,
+    edge: tuple[str, str] | None = None,
 ) -> Shortcut:
     """Decide how a tensor of shape ``src`` is made to fit ``dst`` (DESIGN.md, Alignment).
 
@@ -140,6 +145,7 @@ def make_shortcut(
         align: "auto", "zero_pad" or "projection".
         where: the edge, as named in error messages.
         spatial_only: align H and W but keep the source's features (concat inputs).
+        edge: the (src, dst) pair, recorded on the error.
 
     Returns:
         The :class:`Shortcut`, whose ``out_shape`` is the aligned shape.
@@ -150,14 +156,16 @@ def make_shortcut(
     if len(src) != len(dst):
         raise GenotypeError(
             f"{where}: cannot merge a rank-{len(src)} source {list(src)} into a rank-{len(dst)} "
-            f"target {list(dst)}"
+            f"target {list(dst)}",
+            edge=edge,
         )
     image = len(src) == 3
     spatial = _spatial(src, dst) if image else ("same", 1)
     if spatial is None:
         raise GenotypeError(
             f"{where}: spatial size {list(src[1:])} cannot be aligned to {list(dst[1:])} "
-            "(needs an integer down- or up-sampling factor)"
+            "(needs an integer down- or up-sampling factor)",
+            edge=edge,
         )
     how, f = spatial
     c_src = src[0]
@@ -196,7 +204,8 @@ def make_shortcut(
     if c_src > c_dst:
         raise GenotypeError(
             f"{where}: align '{align}' cannot zero-pad a source with {c_src} features into "
-            f"{c_dst}; use align 'projection'"
+            f"{c_dst}; use align 'projection'",
+            edge=edge,
         )
     steps: list[str] = []
     if how == "down":

@@ -124,7 +124,7 @@ class Genotype:
             # align to the last base input: the main path (skips come from earlier nodes)
             ref = self.shapes[base_edges[-1].src]
             for e in base_edges:
-                sc = make_shortcut(self.shapes[e.src], ref, e.align, e.name, spatial_only=True)
+                sc = make_shortcut(self.shapes[e.src], ref, e.align, e.name, True, (e.src, e.dst))
                 base.append(Merge(e, sc))
             if len(base) == 1:
                 merged = base[0].shortcut.out_shape
@@ -136,7 +136,11 @@ class Genotype:
             merged = self.shapes[first.src]
             base.append(Merge(first, Shortcut("identity", merged)))
         additive = tuple(
-            Merge(e, make_shortcut(self.shapes[e.src], merged, e.align, e.name)) for e in add_edges
+            Merge(
+                e,
+                make_shortcut(self.shapes[e.src], merged, e.align, e.name, False, (e.src, e.dst)),
+            )
+            for e in add_edges
         )
         spec = OPS[node.op]
         domain = DOMAINS[len(merged)]
