@@ -137,7 +137,11 @@ def unet_small() -> Doc:
         {"id": "dec2", "op": conv, "channels": 32},  # cat(enc2, up2): 96 -> 32
         {"id": "up1", "op": "upsample2x"},  # (32, 32, 32)
         {"id": "dec1", "op": conv, "channels": 16},  # (16, 32, 32)
-        {"id": "head", "op": "conv1x1_head", "classes": 4},  # dec1 + enc1 -> (4, 32, 32)
+        {
+            "id": "head",
+            "op": "conv1x1_head",
+            "classes": 6,
+        },  # dec1 + enc1 -> (6, 32, 32): shapes_seg
     ]
     chain = [n["id"] for n in nodes]
     edges: list[Doc] = [{"src": "input", "dst": chain[0]}]
@@ -223,8 +227,8 @@ EXAMPLES: dict[str, tuple[Callable[[], Doc], str]] = {
     ),
     "unet_small": (
         unet_small,
-        "Small U-Net, [3, 32, 32] -> [4, 32, 32]: long skips by `concat` (levels 3, 2) "
-        "and `add` (level 1).",
+        "Small U-Net, [3, 32, 32] -> [6, 32, 32] (shapes_seg): long skips by `concat` "
+        "(levels 3, 2) and `add` (level 1).",
     ),
     "highway_mlp": (
         highway_mlp,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 import uuid
 import warnings
@@ -152,3 +154,16 @@ def import_source(source: str, tmp_path: Path, name: str = "exported") -> Module
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+def nas_skip_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command line as a user does: in a subprocess, at a fixed terminal width."""
+    env = {**os.environ, "COLUMNS": "100"}  # a fixed width: rich must not wrap the table
+    return subprocess.run(
+        [sys.executable, "-m", "nas_skip.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )

@@ -30,7 +30,7 @@ OUTPUT_SHAPES = {
     "resnet20": (10,),
     "resnet56": (10,),
     "densenet_block": (10,),
-    "unet_small": (4, 32, 32),
+    "unet_small": (6, 32, 32),
     "highway_mlp": (10,),
     "rezero_mlp": (10,),
 }

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import nas_skip_cli
 
 import nas_skip
 from nas_skip import Genotype, build
@@ -47,18 +45,6 @@ def small_doc() -> dict[str, Any]:
 def write(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(json.dumps(doc))
     return path
-
-
-def nas_skip_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "100"}  # a fixed width: rich must not wrap the table
-    return subprocess.run(
-        [sys.executable, "-m", "nas_skip.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
 
 
 @pytest.fixture

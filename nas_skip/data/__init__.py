@@ -1,0 +1,28 @@
+"""Datasets for the search, loaded into memory as tensors without any download.
+
+``load_dataset(name, domain)`` returns a :class:`Dataset` split into train / val / test;
+``DATASETS`` says what each name offers (domains, shapes, sizes) without loading it.
+Generated datasets (mnist1d, shapes, shapes_seg) are cached as .npz files in
+``cache_dir``, ``$NAS_SKIP_CACHE`` or ``~/.cache/nas-skip``.
+"""
+
+from nas_skip.data._base import DATA_DOMAINS, Dataset
+from nas_skip.data._common import DatasetError
+from nas_skip.data._registry import (
+    DATASETS,
+    DatasetInfo,
+    dataset_info,
+    list_datasets,
+    load_dataset,
+)
+
+__all__ = [
+    "DATASETS",
+    "DATA_DOMAINS",
+    "Dataset",
+    "DatasetError",
+    "DatasetInfo",
+    "dataset_info",
+    "list_datasets",
+    "load_dataset",
+]

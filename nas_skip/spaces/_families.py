@@ -1,0 +1,323 @@
+"""Skeleton families: how a space's choices become a genotype document.
+
+Each builder takes a :class:`Picker` (which asks the Optuna trial, the only place where
+``suggest_*`` is called) and the bound space, and returns a genotype document. Parameter
+names are stable and readable: ``depth``, ``op:l3``, ``edge:l1->l3``,
+``edge:s2.in->s2.l1``, ``shortcut:s2``, ``skip:l1``. A layer is an op node, followed by a
+merge node only when a skip reaches it, so a plain network stays plain: a skip into layer
+*j* joins *after* its op (``m_j = merge(op_j(...), skips)``), so a hop-1 ``add`` is the
+residual ``x + F(x)``. ``concat`` skips take the earlier layer's op output (DenseNet), the
+additive kinds its merged output (the residual stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nas_skip.ops import OPS
+from nas_skip.spaces._schema import Choice, Dimension, Range
+
+if TYPE_CHECKING:
+    from nas_skip.spaces._space import Space
+
+Doc = dict[str, Any]
+
+
+class Picker:
+    """Asks an Optuna trial (or anything with its ``suggest_*`` API) for each choice."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def __call__(self, name: str, dim: Dimension) -> Any:
+        if isinstance(dim, Choice):
+            if len(dim.values) == 1:
+                return dim.values[0]  # a constant is not a parameter
+            return self.trial.suggest_categorical(name, list(dim.values))
+        if dim.is_int:
+            return self.trial.suggest_int(
+                name, int(dim.low), int(dim.high), step=dim.step or 1, log=dim.log
+            )
+        return self.trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+
+    def choice(self, name: str, values: tuple[str, ...]) -> str:
+        return str(self(name, Choice(values)))
+
+
+@dataclass
+class _Builder:
+    """Accumulates nodes and edges of a genotype document."""
+
+    input_shape: tuple[int, ...]
+    nodes: list[Doc] = field(default_factory=list)
+    edges: list[Doc] = field(default_factory=list)
+
+    def node(self, node_id: str, op: str, width: int | None = None, stride: int = 1) -> str:
+        params: Doc = {}
+        declared = OPS[op].params
+        if width is not None:
+            for key in ("channels", "features"):
+                if key in declared:
+                    params[key] = width
+        if stride != 1 and "stride" in declared:
+            params["stride"] = stride
+        self.nodes.append({"id": node_id, "op": op, **params})
+        return node_id
+
+    def edge(self, src: str, dst: str, kind: str = "seq", align: str = "auto") -> None:
+        if kind != "none":
+            item: Doc = {"src": src, "dst": dst, "kind": kind}
+            if align != "auto":
+                item["align"] = align
+            self.edges.append(item)
+
+    def doc(self, output: str) -> Doc:
+        return {
+            "schema": 1,
+            "input": {"shape": list(self.input_shape)},
+            "nodes": self.nodes,
+            "edges": self.edges,
+            "output": output,
+        }
+
+
+@dataclass
+class _Layer:
+    op: str  # the op node's id
+    out: str  # the layer's output: its merge node where skips join, else the op node
+
+
+def _layers(
+    b: _Builder,
+    pick: Picker,
+    prefix: str,
+    label: str,
+    in_label: str,
+    stage_in: str,
+    depth: int,
+    width: int,
+    space: Space,
+    first_stride: int = 1,
+    transition_align: str = "auto",
+) -> str:
+    """A run of layers with searchable skips (chain and stages families); returns the output."""
+    s = space.spec.skeleton
+    hop = s["hop_window"] or depth + 1
+    layers = {-1: _Layer(stage_in, stage_in)}
+    for j in range(depth):
+        name = f"{label}l{j}"
+        op = pick.choice(f"op:{name}", s["ops"])
+        node = b.node(f"{prefix}l{j}", op, width, first_stride if j == 0 else 1)
+        b.edge(layers[j - 1].out, node)
+        skips = []
+        for i in range(max(-1, j - hop), j):
+            source = in_label if i < 0 else f"{label}l{i}"
+            kind = pick.choice(f"edge:{source}->{name}", s["kinds"])
+            if kind != "none":
+                skips.append((i, kind))
+        out = node
+        if skips:
+            out = b.node(f"{prefix}m{j}", s["merge_op"])
+            b.edge(node, out)
+            for i, kind in skips:
+                src = layers[i].op if kind == "concat" else layers[i].out
+                b.edge(src, out, kind, transition_align if i < 0 else "auto")
+        layers[j] = _Layer(node, out)
+    return layers[depth - 1].out
+
+
+def build_chain(pick: Picker, space: Space) -> Doc:
+    """deep_mlp: ``depth`` layers of one width; each may take skips from a hop window."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape)
+    depth, width = pick("depth", s["depth"]), pick("width", s["width"])
+    prev = "input"
+    if s["stem"] is not None:
+        prev = b.node("stem", s["stem"], width)
+        b.edge("input", prev)
+    out = _layers(b, pick, "", "", prev, prev, depth, width, space)
+    head = b.node("head", "linear_head" if space.domain == "vector" else "gap_linear")
+    b.nodes[-1]["classes"] = space.num_classes
+    b.edge(out, head)
+    return b.doc(head)
+
+
+def build_stages(pick: Picker, space: Space) -> Doc:
+    """resnet_macro: stages of searched depth; width doubles and resolution halves per stage."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape)
+    width = pick("width", s["width"])
+    prev = b.node("stem", "conv3x3_bn_relu", width)
+    b.edge("input", prev)
+    for k in range(1, s["stages"] + 1):
+        depth = pick(f"depth:s{k}", s["depth"])
+        align = "auto"
+        if k > 1:
+            align = pick.choice(f"shortcut:s{k}", s["shortcut"])
+        c = width * 2 ** (k - 1)
+        stride = 2 if k > 1 else 1
+        prev = _layers(
+            b, pick, f"s{k}_", f"s{k}.", f"s{k}.in", prev, depth, c, space, stride, align
+        )
+    head = b.node("head", "gap_linear")
+    b.nodes[-1]["classes"] = space.num_classes
+    b.edge(prev, head)
+    return b.doc(head)
+
+
+def _cell(pick: Picker, space: Space) -> tuple[list[str], list[tuple[int, int, str]]]:
+    """The searched cell, NAS-Bench-101 style: ops of the inner nodes and a kind per edge."""
+    s = space.spec.skeleton
+    n = s["nodes"]
+    ops = [pick.choice(f"op:n{k}", s["ops"]) for k in range(1, n - 1)]
+    chosen = []
+    for j in range(1, n):
+        for i in range(j):
+            kind = pick.choice(f"edge:n{i}->n{j}", s["kinds"])
+            if kind != "none":
+                chosen.append((i, j, kind))
+    # repair: at most max_edges, keeping the shortest hops (they keep the cell connected)
+    edges = sorted(chosen, key=lambda e: (e[1] - e[0], e[0]))[: s["max_edges"]]
+    # repair: without a path from input to output the cell is input -> output
+    reach = {0}
+    for i, j, _ in sorted(edges, key=lambda e: e[1]):
+        if i in reach:
+            reach.add(j)
+    if n - 1 not in reach:
+        edges.append((0, n - 1, "seq"))
+    return ops, edges
+
+
+def build_cell(pick: Picker, space: Space) -> Doc:
+    """nb101_cell: one searched cell stacked in stages, max-pool downsampling between them."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape)
+    width = pick("width", s["width"])
+    ops, edges = _cell(pick, space)
+    n = s["nodes"]
+    prev = b.node("stem", "conv3x3_bn_relu", width)
+    b.edge("input", prev)
+    for k in range(1, s["stages"] + 1):
+        if k > 1:
+            down = b.node(f"down{k}", "maxpool3x3", stride=2)
+            b.edge(prev, down)
+            prev = down
+        for c in range(1, s["cells_per_stage"] + 1):
+            names = {0: prev}
+            for m in range(1, n):
+                op = ops[m - 1] if m < n - 1 else "identity"
+                names[m] = b.node(f"s{k}c{c}_n{m}", op, width * 2 ** (k - 1))
+            for i, j, kind in edges:
+                b.edge(names[i], names[j], kind)
+            prev = names[n - 1]
+    head = b.node("head", "gap_linear")
+    b.nodes[-1]["classes"] = space.num_classes
+    b.edge(prev, head)
+    return b.doc(head)
+
+
+def build_dense(pick: Picker, space: Space) -> Doc:
+    """densenet: dense blocks whose earlier-layer concats are searched; growth, compression."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape)
+    growth, compression = pick("growth", s["growth"]), pick("compression", s["compression"])
+    width = 2 * growth
+    prev = b.node("stem", "conv3x3_bn_relu", width)
+    b.edge("input", prev)
+    for k in range(1, s["blocks"] + 1):
+        depth = pick(f"layers:b{k}", s["layers"])
+        layers = {-1: prev}
+        for j in range(depth):
+            node = b.node(f"b{k}_l{j}", "bn_relu_conv3x3", growth)
+            b.edge(layers[j - 1], node)
+            for i in range(-1, j - 1):
+                source = f"b{k}.in" if i < 0 else f"b{k}.l{i}"
+                kind = pick.choice(f"edge:{source}->b{k}.l{j}", s["kinds"])
+                b.edge(layers[i], node, "concat" if kind == "seq" else kind)
+            layers[j] = node
+        out = b.node(f"b{k}_out", "identity")  # the block's output: every layer, concatenated
+        for i in range(-1, depth):
+            b.edge(layers[i], out, "seq" if i == depth - 1 else "concat")
+        width += depth * growth
+        prev = out
+        if k < s["blocks"]:
+            width = max(1, int(compression * width))
+            t = b.node(f"t{k}", "conv1x1_bn_relu", width)
+            b.edge(prev, t)
+            prev = b.node(f"t{k}_pool", "avgpool3x3", stride=2)
+            b.edge(t, prev)
+    head = b.node("head", "gap_linear")
+    b.nodes[-1]["classes"] = space.num_classes
+    b.edge(prev, head)
+    return b.doc(head)
+
+
+def _block(b: _Builder, pick: Picker, space: Space, name: str, src: str, width: int) -> str:
+    """Two convolutions with a searchable residual skip around them."""
+    a = b.node(f"{name}_a", "conv3x3_bn_relu", width)
+    b.edge(src, a)
+    c = b.node(f"{name}_b", "conv3x3_bn", width)
+    b.edge(a, c)
+    out = b.node(name, "relu")
+    b.edge(c, out)
+    b.edge(src, out, pick.choice(f"res:{name}", space.spec.skeleton["short_kinds"]))
+    return out
+
+
+def build_unet(pick: Picker, space: Space) -> Doc:
+    """unet: encoder-decoder of searched depth; each level's long skip kind is searched."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape)
+    depth, width = pick("depth", s["depth"]), pick("width", s["width"])
+    prev, encoders = "input", []
+    for k in range(depth):
+        prev = _block(b, pick, space, f"enc{k}", prev, width * 2**k)
+        encoders.append(prev)
+        down = b.node(f"down{k}", "maxpool3x3", stride=2)
+        b.edge(prev, down)
+        prev = down
+    prev = _block(b, pick, space, "mid", prev, width * 2**depth)
+    for k in reversed(range(depth)):
+        up = b.node(f"up{k}", "upsample2x")
+        b.edge(prev, up)
+        fuse = b.node(f"fuse{k}", "conv3x3_bn_relu", width * 2**k)
+        b.edge(up, fuse)
+        b.edge(encoders[k], fuse, pick.choice(f"skip:l{k}", s["long_kinds"]))
+        prev = _block(b, pick, space, f"dec{k}", fuse, width * 2**k)
+    head = b.node("head", "conv1x1_head")
+    b.nodes[-1]["classes"] = space.num_classes
+    b.edge(prev, head)
+    return b.doc(head)
+
+
+BUILDERS: dict[str, Callable[[Picker, Space], Doc]] = {
+    "chain": build_chain,
+    "stages": build_stages,
+    "cell": build_cell,
+    "dense": build_dense,
+    "unet": build_unet,
+}
+
+#: Parameters that change the structure (how many others exist), per family.
+STRUCTURAL: dict[str, Callable[[Space], dict[str, Dimension]]] = {
+    "chain": lambda sp: {"depth": sp.spec.skeleton["depth"]},
+    "stages": lambda sp: {
+        f"depth:s{k}": sp.spec.skeleton["depth"] for k in range(1, sp.spec.skeleton["stages"] + 1)
+    },
+    "cell": lambda sp: {},
+    "dense": lambda sp: {
+        f"layers:b{k}": sp.spec.skeleton["layers"]
+        for k in range(1, sp.spec.skeleton["blocks"] + 1)
+    },
+    "unet": lambda sp: {"depth": sp.spec.skeleton["depth"]},
+}
+
+
+def dim_values(dim: Dimension) -> list[Any]:
+    """The values of a discrete dimension (an integer range enumerated)."""
+    if isinstance(dim, Choice):
+        return list(dim.values)
+    assert isinstance(dim, Range) and dim.is_int
+    return list(range(int(dim.low), int(dim.high) + 1, dim.step or 1))

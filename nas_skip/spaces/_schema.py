@@ -1,0 +1,307 @@
+"""The search-space file schema: YAML read into dataclasses, in this one place.
+
+A space file declares the domain, the default dataset, a skeleton family with its
+searchable choices, and training hyperparameters with ranges. Every error names the file,
+the YAML path (``skeleton.kinds[2]``) and the allowed values.
+
+A *dimension* is written as a constant (``width: 128``), a list of choices
+(``width: [64, 128]``) or a range (``lr: {low: 0.001, high: 0.3, log: true}``; integer
+bounds make an integer range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas_skip.errors import NasSkipError
+from nas_skip.merges import ALIGNS, MERGES
+from nas_skip.ops import OPS, ops_for
+
+DOMAINS = ("vector", "image", "segmentation")
+FAMILIES = ("chain", "stages", "cell", "dense", "unet")
+Scalar = int | float | str
+
+
+class SpaceError(NasSkipError):
+    """A search-space file or name is wrong; the message names the file and YAML path."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical dimension (one value: a constant)."""
+
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric range; integer when both bounds are integers."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: int | None = None
+
+    @property
+    def is_int(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+
+Dimension = Choice | Range
+
+# per family: key -> (kind of value, required, default); kinds are read by _Reader.value
+_SKELETON: dict[str, dict[str, tuple[str, bool, Any]]] = {
+    "chain": {
+        "depth": ("int_dim", True, None),  # number of layers
+        "width": ("int_dim", True, None),  # features of every layer
+        "ops": ("ops", True, None),  # op choices per layer
+        "stem": ("op", False, None),  # fixed op before the first layer (None: no stem)
+        "merge_op": ("op", False, "identity"),  # op of a layer's merge node
+        "hop_window": ("int", True, None),  # a layer takes skips from this many before it
+        "kinds": ("kinds", True, None),  # kinds of a searchable skip ("none": off)
+    },
+    "stages": {
+        "stages": ("int", False, 3),
+        "depth": ("int_dim", True, None),  # layers per stage, searched per stage
+        "width": ("int_dim", True, None),  # channels of stage 1; doubled at each stage
+        "ops": ("ops", True, None),
+        "merge_op": ("op", False, "identity"),
+        "hop_window": ("int", False, 0),  # 0: every earlier layer of the stage
+        "kinds": ("kinds", True, None),
+        "shortcut": ("aligns", True, None),  # align choices at stage transitions
+    },
+    "cell": {
+        "nodes": ("int", True, None),  # cell nodes, input and output included (<= 7)
+        "max_edges": ("int", True, None),  # active edges at most (NAS-Bench-101: 9)
+        "ops": ("ops", True, None),
+        "kinds": ("kinds", True, None),
+        "stages": ("int", False, 3),
+        "cells_per_stage": ("int", False, 1),
+        "width": ("int_dim", True, None),  # channels of stage 1; doubled at each stage
+    },
+    "dense": {
+        "blocks": ("int", False, 3),
+        "layers": ("int_dim", True, None),  # layers per dense block
+        "growth": ("int_dim", True, None),  # channels each layer adds
+        "compression": ("float_dim", True, None),  # transition width factor
+        "kinds": ("kinds", True, None),  # kinds of the searchable earlier-layer edges
+    },
+    "unet": {
+        "depth": ("int_dim", True, None),  # encoder levels below the input resolution
+        "width": ("int_dim", True, None),  # channels of level 0; doubled per level
+        "long_kinds": ("kinds", True, None),  # kinds of each level's long skip
+        "short_kinds": ("kinds", True, None),  # kinds of the residual skip inside blocks
+    },
+}
+_TRAIN_KEYS = {
+    "lr": "float_dim",
+    "weight_decay": "float_dim",
+    "batch_size": "int_dim",
+    "optimizer": "str_dim",
+    "momentum": "float_dim",
+    "label_smoothing": "float_dim",
+}
+_TOP = ("name", "description", "domain", "dataset", "family", "skeleton", "train")
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A search-space file, checked."""
+
+    name: str
+    description: str
+    domain: str  # vector | image | segmentation
+    dataset: str  # default dataset
+    family: str  # skeleton family, one of FAMILIES
+    skeleton: Mapping[str, Any]  # checked values: Dimension, tuples of names, ints, str
+    train: Mapping[str, Dimension]
+    path: str  # where it was read from, for messages
+
+
+class _Reader:
+    def __init__(self, path: str, domain: str = "image") -> None:
+        self.path = path
+        self.domain = domain
+
+    def fail(self, where: str, message: str) -> SpaceError:
+        return SpaceError(f"{self.path}: {where}: {message}")
+
+    def names(self, where: str, value: Any, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, f"must be a non-empty list of {what}s")
+        for i, v in enumerate(value):
+            if v not in allowed:
+                raise self.fail(
+                    f"{where}[{i}]", f"unknown {what} {v!r} ({what}s: {', '.join(allowed)})"
+                )
+        return tuple(value)
+
+    def dim(self, where: str, value: Any, kind: str) -> Dimension:
+        number = (float, int) if kind == "float_dim" else (int,)
+        if kind == "str_dim":
+            number = (str,)
+
+        def ok(v: Any) -> bool:
+            return isinstance(v, number) and not isinstance(v, bool)
+
+        if isinstance(value, Mapping):
+            if kind == "str_dim":
+                raise self.fail(where, "must be a value or a list of choices")
+            unknown = set(value) - {"low", "high", "log", "step"}
+            if unknown or not {"low", "high"} <= set(value):
+                raise self.fail(
+                    where, "a range needs 'low' and 'high' (and may have 'log', 'step')"
+                )
+            low, high = value["low"], value["high"]
+            if not (ok(low) and ok(high)) or low > high:
+                raise self.fail(
+                    where, f"range [{low!r}, {high!r}] must be numbers with low <= high"
+                )
+            log = value.get("log", False)
+            if not isinstance(log, bool) or (log and low <= 0):
+                raise self.fail(where, "'log' must be true or false, and a log range positive")
+            step = value.get("step")
+            if step is not None and (not isinstance(step, int) or step < 1):
+                raise self.fail(where, f"'step' must be a positive integer, got {step!r}")
+            if kind == "float_dim":
+                return Range(float(low), float(high), log)
+            return Range(low, high, log, step)
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(ok(v) for v in values) or len(set(values)) != len(values):
+            expected = {"int_dim": "integers", "float_dim": "numbers", "str_dim": "strings"}[kind]
+            raise self.fail(where, f"must be distinct {expected}, a list of them or a range")
+        return Choice(tuple(values))
+
+    def value(self, where: str, value: Any, kind: str) -> Any:
+        ops = sorted(ops_for("vector" if self.domain == "vector" else "image"))
+        if kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise self.fail(where, f"must be a non-negative integer, got {value!r}")
+            return value
+        if kind == "op":
+            return self.names(where, value, ops, "op")[0]
+        if kind == "ops":
+            return self.names(where, value, ops, "op")
+        if kind == "kinds":
+            return self.names(where, value, sorted(MERGES), "kind")
+        if kind == "aligns":
+            return self.names(where, value, [a for a in ALIGNS if a != "auto"], "align")
+        return self.dim(where, value, kind)
+
+
+def read_spec(path: Path) -> SpaceSpec:
+    """Read and check one space file.
+
+    Raises:
+        SpaceError: the file is missing, not YAML, or breaks the schema.
+    """
+    where = str(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SpaceError(f"{where}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpaceError(f"{where}: not valid YAML{at}") from None
+    r = _Reader(where)
+    if not isinstance(doc, Mapping):
+        raise SpaceError(f"{where}: must be a mapping with keys {', '.join(_TOP)}")
+    for key in doc:
+        if key not in _TOP:
+            raise r.fail(key, f"unknown key (keys: {', '.join(_TOP)})")
+    for key in ("name", "domain", "dataset", "family", "skeleton"):
+        if key not in doc:
+            raise r.fail(key, "missing")
+    for key in ("name", "description", "dataset"):
+        if key in doc and not isinstance(doc[key], str):
+            raise r.fail(key, "must be a string")
+    if doc["domain"] not in DOMAINS:
+        raise r.fail("domain", f"unknown domain {doc['domain']!r} (domains: {', '.join(DOMAINS)})")
+    if doc["family"] not in FAMILIES:
+        raise r.fail(
+            "family", f"unknown family {doc['family']!r} (families: {', '.join(FAMILIES)})"
+        )
+    r.domain = doc["domain"]
+    if doc["family"] != "chain" and r.domain == "vector":
+        raise r.fail("family", f"family {doc['family']!r} needs an image or segmentation domain")
+    if doc["family"] == "unet" and r.domain != "segmentation":
+        raise r.fail("family", "family 'unet' needs the segmentation domain")
+    declared = _SKELETON[doc["family"]]
+    skeleton_doc = doc["skeleton"]
+    if not isinstance(skeleton_doc, Mapping):
+        raise r.fail("skeleton", "must be a mapping")
+    skeleton: dict[str, Any] = {}
+    for key, value in skeleton_doc.items():
+        if key not in declared:
+            raise r.fail(
+                f"skeleton.{key}",
+                f"unknown key for family {doc['family']!r} (keys: {', '.join(declared)})",
+            )
+        skeleton[key] = r.value(f"skeleton.{key}", value, declared[key][0])
+    for key, (_, required, default) in declared.items():
+        if key not in skeleton:
+            if required:
+                raise r.fail(f"skeleton.{key}", f"missing (family {doc['family']!r} needs it)")
+            skeleton[key] = default
+    train_doc = doc.get("train") or {}
+    if not isinstance(train_doc, Mapping):
+        raise r.fail("train", "must be a mapping")
+    train: dict[str, Dimension] = {}
+    for key, value in train_doc.items():
+        if key not in _TRAIN_KEYS:
+            raise r.fail(f"train.{key}", f"unknown key (keys: {', '.join(_TRAIN_KEYS)})")
+        train[key] = r.dim(f"train.{key}", value, _TRAIN_KEYS[key])
+    if "optimizer" in train:
+        r.names("train.optimizer", list(train["optimizer"].values), ["sgd", "adamw"], "optimizer")
+    spec = SpaceSpec(
+        name=doc["name"],
+        description=doc.get("description", ""),
+        domain=doc["domain"],
+        dataset=doc["dataset"],
+        family=doc["family"],
+        skeleton=skeleton,
+        train=train,
+        path=where,
+    )
+    _check_family(spec, r)
+    return spec
+
+
+def _check_family(spec: SpaceSpec, r: _Reader) -> None:
+    """Cross-field rules that the per-key checks cannot see."""
+    s = spec.skeleton
+    if spec.family == "chain" and s["hop_window"] < 1:
+        raise r.fail("skeleton.hop_window", "must be at least 1")
+    if spec.family == "cell":
+        if not 3 <= s["nodes"] <= 7:
+            raise r.fail("skeleton.nodes", f"must be in [3, 7], got {s['nodes']}")
+        if s["max_edges"] < 1:
+            raise r.fail("skeleton.max_edges", "must be at least 1")
+    for key in ("stages", "blocks", "cells_per_stage"):
+        if key in s and s[key] < 1:
+            raise r.fail(f"skeleton.{key}", "must be at least 1")
+    for key in ("depth", "layers"):
+        dim = s.get(key)
+        if (
+            isinstance(dim, Range)
+            and dim.low < 1
+            or isinstance(dim, Choice)
+            and min(
+                dim.values  # type: ignore[type-var]
+            )
+            < 1
+        ):
+            raise r.fail(f"skeleton.{key}", "must be at least 1")
+    if spec.family == "dense" and not set(s["kinds"]) <= {"none", "concat", "seq"}:
+        raise r.fail("skeleton.kinds", "dense blocks take kinds none and concat only")
+    for key in ("ops",):
+        if key in s and any(OPS[o].attr == "head" for o in s[key]):
+            raise r.fail(f"skeleton.{key}", "a head op cannot be a layer op")

@@ -1,0 +1,198 @@
+"""A search space bound to a dataset: samples genotypes and training hyperparameters."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from nas_skip.errors import GenotypeError, GenotypeWarning
+from nas_skip.genotype import Genotype
+from nas_skip.spaces._families import BUILDERS, STRUCTURAL, Doc, Picker, dim_values
+from nas_skip.spaces._schema import Choice, Dimension, Range, SpaceError, SpaceSpec, read_spec
+
+#: Where the shipped spaces live: the repository's search_spaces/ (or $NAS_SKIP_SPACES).
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+def spaces_dir() -> Path:
+    return Path(os.environ.get("NAS_SKIP_SPACES", SPACES_DIR))
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """One searchable parameter: its Optuna name and what it can take."""
+
+    name: str
+    dimension: Dimension
+
+    @property
+    def size(self) -> float:
+        """Number of values (inf for a continuous range)."""
+        d = self.dimension
+        if isinstance(d, Choice):
+            return len(d.values)
+        return len(dim_values(d)) if d.is_int else math.inf
+
+    def describe(self) -> str:
+        d = self.dimension
+        if isinstance(d, Choice):
+            return ", ".join(str(v) for v in d.values)
+        text = f"[{d.low:g}, {d.high:g}]"
+        return text + (" log" if d.log else "") + (f" step {d.step}" if d.step else "")
+
+
+class _Recorder:
+    """A stand-in trial: fixed values for some names, the first value for the rest."""
+
+    def __init__(self, fixed: Mapping[str, Any]) -> None:
+        self.fixed = fixed
+        self.params: dict[str, ParamInfo] = {}
+
+    def _take(self, name: str, dim: Dimension, first: Any) -> Any:
+        self.params[name] = ParamInfo(name, dim)
+        return self.fixed.get(name, first)
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._take(name, Choice(tuple(choices)), choices[0])
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return int(self._take(name, Range(low, high, log, step if step != 1 else None), low))
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return float(self._take(name, Range(low, high, log), low))
+
+
+class Space:
+    """A search space (one YAML file) bound to a dataset.
+
+    Use :func:`load_space` to get one. :meth:`sample` turns an Optuna trial into a genotype
+    (always valid: impossible alignments are repaired with projections, and dead nodes
+    pruned), :meth:`sample_train` into training hyperparameters.
+    """
+
+    def __init__(self, spec: SpaceSpec, dataset: str, input_shape: tuple[int, ...],
+                 num_classes: int) -> None:  # fmt: skip
+        self.spec = spec
+        self.name = spec.name
+        self.domain = spec.domain
+        self.dataset = dataset
+        self.input_shape = input_shape
+        self.num_classes = num_classes
+
+    def __repr__(self) -> str:
+        return f"Space({self.name!r}, dataset={self.dataset!r}, input={list(self.input_shape)})"
+
+    # --- sampling ---------------------------------------------------------------------------
+    def sample(self, trial: Any) -> Genotype:
+        """A genotype from an Optuna trial (``optuna.Trial``, ``FixedTrial`` or alike).
+
+        Parameter names are stable across runs and readable (``edge:s1.l0->s1.l2``).
+        """
+        doc = BUILDERS[self.spec.family](Picker(trial), self)
+        return self._validate(doc)
+
+    def sample_train(self, trial: Any) -> dict[str, Any]:
+        """Training hyperparameters (``train:lr`` ...) for :class:`nas_skip.train.TrainConfig`."""
+        pick = Picker(trial)
+        return {key: pick(f"train:{key}", dim) for key, dim in self.spec.train.items()}
+
+    def _validate(self, doc: Doc) -> Genotype:
+        """Validate ``doc``, repairing alignments the shapes do not allow with projections."""
+        for _ in range(len(doc["edges"]) + 1):
+            try:
+                with warnings.catch_warnings():
+                    # dead nodes are expected in cell spaces; NAS-Bench-101 prunes them too
+                    warnings.simplefilter("ignore", GenotypeWarning)
+                    return Genotype.from_json({**doc, "name": self.name})
+            except GenotypeError as exc:
+                if exc.edge is None:
+                    raise
+                for e in doc["edges"]:
+                    if (e["src"], e["dst"]) == exc.edge and e.get("align") != "projection":
+                        e["align"] = "projection"
+                        break
+                else:
+                    raise
+        raise AssertionError("unreachable: each repair fixes one edge")
+
+    # --- description --------------------------------------------------------------------------
+    def parameters(self, include_train: bool = True) -> list[ParamInfo]:
+        """Every parameter the space can ask for (at its largest structure)."""
+        structural = STRUCTURAL[self.spec.family](self)
+        largest = {name: max(dim_values(dim)) for name, dim in structural.items()}
+        rec = _Recorder(largest)
+        BUILDERS[self.spec.family](Picker(rec), self)
+        if include_train:
+            self.sample_train(rec)
+        return list(rec.params.values())
+
+    def size_log10(self) -> float:
+        """log10 of the number of distinct architectures the parameters encode.
+
+        Counts parameter combinations (training hyperparameters excluded); isomorphic
+        genotypes and repaired samples are not merged, so it is an upper bound.
+        """
+        structural = STRUCTURAL[self.spec.family](self)
+        names = list(structural)
+        terms = []
+        for values in product(*(dim_values(structural[n]) for n in names)):
+            rec = _Recorder(dict(zip(names, values, strict=True)))
+            BUILDERS[self.spec.family](Picker(rec), self)
+            terms.append(
+                sum(math.log10(p.size) for p in rec.params.values() if p.name not in structural)
+            )
+        top = max(terms)
+        return top + math.log10(sum(10 ** (t - top) for t in terms))
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped spaces."""
+    return sorted(p.stem for p in spaces_dir().glob("*.yaml"))
+
+
+def load_space(name_or_path: str | Path, dataset: str | None = None) -> Space:
+    """Load a shipped space by name, or a space file by path, bound to a dataset.
+
+    Args:
+        name_or_path: a shipped space's name (``deep_mlp``) or a path to a YAML file.
+        dataset: the dataset to bind (default: the space's own); fixes the input shape and
+            the number of classes.
+
+    Raises:
+        SpaceError: unknown space, a bad file (naming the YAML path), or a dataset of
+            the wrong domain.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = spaces_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise SpaceError(
+                f"unknown space {str(name_or_path)!r} (spaces: {', '.join(list_spaces())}; "
+                "or give a path to a .yaml file)"
+            )
+    spec = read_spec(path)
+    from nas_skip.data import DATASETS, dataset_info
+
+    info = dataset_info(dataset or spec.dataset)  # unknown: an error listing the datasets
+    name = info.name
+    fitting = sorted(n for n, i in DATASETS.items() if spec.domain in i.domains)
+    if spec.domain not in info.domains:
+        raise SpaceError(
+            f"dataset {name!r} offers {' and '.join(info.domains)} data but space "
+            f"{spec.name!r} needs {spec.domain} data (datasets for it: {', '.join(fitting)})"
+        )
+    shape = info.input_shapes[spec.domain]
+    if spec.family == "unet":
+        levels = 2 ** max(dim_values(spec.skeleton["depth"]))
+        if shape[1] % levels or shape[2] % levels:
+            raise SpaceError(
+                f"dataset {name!r}: its {shape[1]}x{shape[2]} images do not halve evenly "
+                f"{levels.bit_length() - 1} times, as space {spec.name!r} may need"
+            )
+    return Space(spec, name, tuple(shape), info.num_classes)

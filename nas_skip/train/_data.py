@@ -1,0 +1,105 @@
+"""The data side of a run: checking that a dataset fits a genotype, and batching it.
+
+The splits are moved to the device once, as tensors; a batch is an index slice of one
+seeded permutation per epoch (no DataLoader, no workers: for datasets this size a
+DataLoader's per-sample collation costs more than the step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from nas_skip.data._base import Dataset
+from nas_skip.genotype import Genotype
+from nas_skip.train._config import Placement
+from nas_skip.train._errors import TrainError
+
+SPLITS = ("train", "val", "test")
+
+
+def check_fit(genotype: Genotype, dataset: Dataset) -> None:
+    """Check that ``genotype`` takes the dataset's inputs and outputs its targets.
+
+    Classification needs output ``(num_classes,)``, segmentation ``(num_classes, H, W)``
+    with ``(H, W)`` the label maps' size. Every split must be non-empty, shaped like
+    ``input_shape``, and hold labels in ``[0, num_classes)``.
+
+    Args:
+        genotype: the network.
+        dataset: the data.
+
+    Raises:
+        TrainError: naming the genotype, the dataset and both shapes.
+    """
+    gname = repr(genotype.name) if genotype.name else "the genotype"
+    ds = repr(dataset.name)
+    if tuple(genotype.input_shape) != tuple(dataset.input_shape):
+        raise TrainError(
+            f"{gname} takes input {list(genotype.input_shape)} but dataset {ds} has input "
+            f"{list(dataset.input_shape)}"
+        )
+    c = dataset.num_classes
+    label_shape = tuple(dataset.y_train.shape[1:])
+    want = (c, *label_shape) if dataset.task == "segmentation" else (c,)
+    got = genotype.shapes[genotype.output]
+    if tuple(got) != want:
+        raise TrainError(
+            f"{gname} outputs {list(got)} but dataset {ds} ({dataset.task}, {c} classes) "
+            f"needs output {list(want)}"
+        )
+    for split in SPLITS:
+        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        if len(x) == 0 or len(x) != len(y):
+            raise TrainError(
+                f"dataset {ds}: split {split!r} has {len(x)} inputs and {len(y)} labels; "
+                "need the same number, at least 1"
+            )
+        if tuple(x.shape[1:]) != tuple(dataset.input_shape) or tuple(y.shape[1:]) != label_shape:
+            raise TrainError(
+                f"dataset {ds}: split {split!r} has x {list(x.shape)} and y {list(y.shape)}, "
+                f"expected x [N, {', '.join(map(str, dataset.input_shape))}] and y "
+                f"[N{''.join(f', {d}' for d in label_shape)}]"
+            )
+        if y.dtype != torch.int64 or int(y.min()) < 0 or int(y.max()) >= c:
+            raise TrainError(
+                f"dataset {ds}: y_{split} must be int64 labels in [0, {c}), got {y.dtype} "
+                f"in [{int(y.min())}, {int(y.max())}]"
+            )
+
+
+@dataclass
+class DeviceData:
+    """The three splits on the device, inputs in the model's memory format."""
+
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+
+
+def place_data(dataset: Dataset, place: Placement) -> DeviceData:
+    """Move the splits to the device as float32 inputs and int64 labels."""
+    fmt = torch.channels_last if place.channels_last else torch.contiguous_format
+    xs, ys = {}, {}
+    for split in SPLITS:
+        x = getattr(dataset, f"x_{split}").to(place.device, torch.float32)
+        xs[split] = x.contiguous(memory_format=fmt) if x.dim() == 4 else x
+        ys[split] = getattr(dataset, f"y_{split}").to(place.device)
+    return DeviceData(xs, ys)
+
+
+def batches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Index batches of one seeded permutation, drawn on the CPU (so the order does not
+    depend on the device) and copied to ``device`` once per epoch: a copy per batch from
+    pageable memory would wait for the GPU every step."""
+    perm = torch.randperm(n, generator=generator).to(device)
+    starts = range(0, n, batch_size)
+    if len(starts) > 1 and n % batch_size == 1:
+        # BatchNorm cannot normalise a batch of one sample in train mode; drop it (it is a
+        # different sample each epoch, so nothing is left out for good)
+        starts = starts[:-1]
+    for start in starts:
+        yield perm[start : start + batch_size]

@@ -1,0 +1,194 @@
+"""What a run reports: per-epoch metrics, the final result, and how each number is measured.
+
+Evaluation runs in eval mode without autograd and syncs with the device once per pass.
+Accuracy and mIoU come from one confusion matrix over the whole split: mIoU is the mean,
+over classes whose union (true or predicted pixels) is non-empty, of TP / (TP + FP + FN).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What the callback receives after each epoch (and what ``history`` holds)."""
+
+    epoch: int  # counted from 1
+    train_loss: float  # mean training loss over the epoch's samples (label smoothing incl.)
+    val_loss: float  # mean cross-entropy on validation (per pixel for segmentation)
+    val_accuracy: float  # the score: accuracy, or mIoU for segmentation (as TrainResult)
+    val_miou: float | None  # segmentation: mean IoU (= val_accuracy); else None
+    val_pixel_accuracy: float | None  # segmentation: fraction of pixels right; else None
+    lr: float  # learning rate used during this epoch
+    seconds: float  # wall time of the training pass (no evaluation)
+    eval_seconds: float  # wall time of this epoch's validation pass
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of one run. ``to_dict()`` gives the JSON form."""
+
+    task: str  # "classification" or "segmentation"
+    val_accuracy: float  # accuracy on validation; mIoU for segmentation
+    test_accuracy: float  # accuracy on test; mIoU for segmentation
+    val_pixel_accuracy: float | None  # segmentation only: per-pixel accuracy
+    test_pixel_accuracy: float | None  # segmentation only: per-pixel accuracy
+    val_loss: float  # mean cross-entropy on validation
+    test_loss: float  # mean cross-entropy on test
+    train_loss: float  # mean training loss of the last epoch (in train mode, as trained)
+    train_error: float  # 1 - accuracy (pixel accuracy) on the training split in eval mode
+    params: int  # trainable and frozen parameters: sum of numel
+    flops: int  # per sample, FlopCounterMode on a batch of 1 (2 x MACs)
+    latency_ms: float  # median eval-mode forward of a batch of 1 on the training device
+    train_seconds: float  # wall time of the training passes of all epochs
+    eval_seconds: float  # wall time of the per-epoch validation passes
+    epochs: int  # epochs run
+    device: str  # where it ran, e.g. "cpu" or "cuda:0"
+    amp: bool  # whether bf16 autocast was on
+    channels_last: bool  # whether channels_last memory format was used
+    history: list[EpochMetrics] = field(default_factory=list)  # one entry per epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-ready types (history as a list of dicts)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation pass over a split."""
+
+    loss: float  # mean cross-entropy per sample (per pixel for segmentation)
+    accuracy: float  # fraction of samples (pixels) predicted right
+    miou: float | None  # segmentation only
+
+
+def confusion_scores(confusion: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean IoU from a (true, predicted) confusion matrix.
+
+    Args:
+        confusion: (C, C) counts, rows true classes, columns predictions.
+
+    Returns:
+        ``(accuracy, miou)``; classes absent from both truth and prediction are skipped
+        in the mean (and mIoU is 0 if the matrix is empty).
+    """
+    cm = confusion.double()
+    tp = cm.diagonal()
+    total = cm.sum()
+    accuracy = (tp.sum() / total).item() if total > 0 else 0.0
+    union = cm.sum(0) + cm.sum(1) - tp
+    present = union > 0
+    miou = (tp[present] / union[present]).mean().item() if present.any() else 0.0
+    return accuracy, miou
+
+
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    batch_size: int,
+    autocast: Callable[[], AbstractContextManager[Any]],
+    segmentation: bool,
+) -> Evaluation:
+    """Loss, accuracy and (for segmentation) mIoU of ``model`` on one split, in eval mode.
+
+    Args:
+        model: the network; left in eval mode.
+        x: inputs on the model's device (already in the model's memory format).
+        y: labels, (N,) or (N, H, W), on the same device.
+        num_classes: number of classes (size of the confusion matrix).
+        batch_size: evaluation batch size.
+        autocast: a factory of the forward-pass context (autocast or a null context).
+        segmentation: whether to report mIoU.
+
+    Returns:
+        The :class:`Evaluation`.
+    """
+    model.eval()
+    c = num_classes
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    confusion = torch.zeros(c * c, dtype=torch.int64, device=x.device)
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            with autocast():
+                logits = model(xb)
+            logits = logits.float()  # bf16 logits: sum the loss and argmax in fp32
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+            pred = logits.argmax(1)
+            keys = (yb * c + pred).flatten()
+            # not bincount: on CUDA it reads the max back to size its output (a sync a batch)
+            confusion.index_add_(0, keys, torch.ones_like(keys))
+    # one device sync per pass, here
+    loss = loss_sum.item() / y.numel()
+    accuracy, miou = confusion_scores(confusion.view(c, c).cpu())
+    return Evaluation(loss, accuracy, miou if segmentation else None)
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """FLOPs of one eval-mode forward pass of ``example`` (a batch of 1: per sample).
+
+    Args:
+        model: the network.
+        example: an input batch of one sample on the model's device.
+
+    Returns:
+        The total FlopCounterMode counts (2 x multiply-accumulates of convs and matmuls).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(example)
+    return int(counter.get_total_flops())
+
+
+def measure_latency_ms(
+    model: nn.Module,
+    example: torch.Tensor,
+    runs: int,
+    autocast: Callable[[], AbstractContextManager[Any]],
+    warmup: int = 3,
+) -> float:
+    """Median wall time of one eval-mode forward of ``example`` in milliseconds.
+
+    Args:
+        model: the network, on ``example``'s device.
+        example: a batch of one.
+        runs: timed forwards.
+        autocast: the forward-pass context factory used in training.
+        warmup: untimed forwards first (allocator, kernel selection).
+
+    Returns:
+        The median latency in ms; on CUDA each run is synchronised so the GPU time counts.
+    """
+    model.eval()
+    cuda = example.device.type == "cuda"
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(example.device)
+
+    samples = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            sync()
+            t0 = time.perf_counter()
+            with autocast():
+                model(example)
+            sync()
+            if i >= warmup:
+                samples.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(samples)

@@ -1,0 +1,72 @@
+"""``nas-skip spaces`` and ``nas-skip train`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from helpers import nas_skip_cli
+
+from nas_skip import Genotype, build
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "genotypes"
+
+
+def test_spaces_lists_every_space() -> None:
+    done = nas_skip_cli("spaces")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if "│" in line}
+    assert {"deep_mlp", "resnet_macro", "nb101_cell", "densenet", "unet"} <= set(rows)
+    assert "mnist1d" in rows["deep_mlp"] and "vector" in rows["deep_mlp"]
+    assert "shapes_seg" in rows["unet"] and "10^" in rows["unet"]
+
+
+def test_spaces_shows_parameters_and_draws_a_sample(tmp_path: Path) -> None:
+    done = nas_skip_cli("spaces", "resnet_macro", "--seed", "3", "--draw", tmp_path / "s.svg")
+    assert done.returncode == 0, done.stderr
+    assert "shortcut:s2" in done.stdout and "edge:s1.in->s1.l1" in done.stdout
+    assert "a random sample (seed 3)" in done.stdout and "hash:   v1:" in done.stdout
+    assert "training: lr=" in done.stdout
+    assert (tmp_path / "s.svg").read_text().startswith("<?xml")
+    again = nas_skip_cli("spaces", "resnet_macro", "--seed", "3")
+    hash_line = [line for line in done.stdout.splitlines() if line.startswith("hash:")]
+    assert hash_line == [line for line in again.stdout.splitlines() if line.startswith("hash:")]
+
+
+def test_spaces_errors_are_one_line() -> None:
+    for args, words in [
+        (("spaces", "nope"), "unknown space 'nope'"),
+        (("spaces", "unet", "--dataset", "mnist1d"), "dataset 'mnist1d' offers vector data"),
+    ]:
+        done = nas_skip_cli(*args)
+        assert done.returncode == 2
+        assert done.stderr.startswith("error: ") and words in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_train_writes_weights_and_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    genotype = EXAMPLES / "rezero_mlp.json"
+    done = nas_skip_cli("train", genotype, "--dataset", "mnist1d", "--epochs", "2", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "validation accuracy:" in done.stdout and "weights.pt" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["epochs"] == 2
+    g = Genotype.from_json((out / "genotype.json").read_text())
+    model = build(g)
+    model.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
+
+
+def test_train_errors_are_one_line(tmp_path: Path) -> None:
+    genotype = EXAMPLES / "rezero_mlp.json"
+    for args, words in [
+        (("--dataset", "shapes"), "dataset 'shapes' does not support domain 'vector'"),
+        (("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
+        (("--dataset", "mnist1d", "--lr", "-1"), "lr"),
+        (("--dataset", "mnist1d", "--optimizer", "lion"), "optimizer"),
+    ]:
+        done = nas_skip_cli("train", genotype, "--epochs", "1", "--out", tmp_path, *args)
+        assert done.returncode == 2, done.stdout
+        assert done.stderr.startswith("error: ") and words in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
