@@ -4,10 +4,11 @@ Prints one JSON line. For each case, ``ratio_*`` is the median training-epoch ti
 ``train(build(genotype))`` over that of the same network written by hand in plain PyTorch
 and trained by a plain loop. Goal: <= 1.05.
 
-- ``mlp_mnist1d``: a deep residual MLP (stem + 12 linear-ReLU blocks, width 128, skips
-  alternating ``add`` and ReZero-style ``scaled``) on MNIST-1D.
-- ``resnet_shapes``: a ResNet-8 (conv stem, 3 stages of 1 basic block, 16/32/64
-  channels, option A zero-pad shortcuts) on the 32x32 shapes images.
+- ``mlp_mnist1d``: a ``deep_mlp`` sample, a residual MLP (stem + 12 linear-ReLU layers,
+  width 128, hop-1 ``add`` skips) on MNIST-1D.
+- ``resnet_shapes``: a ``resnet_macro`` sample, a ResNet-8-like net (conv stem, 3 stages of
+  2 conv-BN-ReLU layers with the stage input added after them, 16/32/64 channels, zero-pad
+  shortcuts) on the 32x32 shapes images.
 
 Like with like: both sides run on the CPU with one thread, batch 128, SGD (momentum 0.9,
 Nesterov, weight decay 5e-4), cosine learning rate stepped per epoch, the data held as
@@ -47,11 +48,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+import optuna  # noqa: E402
 from bench_compile import copy_weights  # noqa: E402  (scripts/ is on the path)
 
 from nas_skip import Genotype, build  # noqa: E402
 from nas_skip.data import load_dataset  # noqa: E402
 from nas_skip.data._base import Dataset  # noqa: E402
+from nas_skip.spaces import Space, load_space  # noqa: E402
 from nas_skip.train import EpochMetrics, TrainConfig, train  # noqa: E402
 
 BATCH = 128
@@ -59,71 +62,52 @@ SPLITS = ("train", "val", "test")
 WIDTH, DEPTH = 128, 12
 
 
-# --- the genotypes ------------------------------------------------------------------------
-# Written inline: the search spaces deep_mlp and resnet_macro do not exist yet. These two
-# are the kind of network each space will sample; switch to space samples when they do.
+# --- the genotypes: samples of the shipped spaces, chosen with optuna's FixedTrial -------
 def mlp_genotype(features: int, classes: int) -> Genotype:
-    """Stem, then DEPTH blocks ``x + relu(fc(x))`` (even) / ``x + alpha * relu(fc(x))`` (odd)."""
-    nodes: list[dict[str, Any]] = [{"id": "stem", "op": "linear_relu", "features": WIDTH}]
-    edges: list[dict[str, Any]] = [{"src": "input", "dst": "stem"}]
-    prev = "stem"
-    for i in range(DEPTH):
-        f, out = f"b{i}f", f"b{i}"
-        nodes += [{"id": f, "op": "linear_relu", "features": WIDTH}, {"id": out, "op": "identity"}]
-        edges += [{"src": prev, "dst": f}, {"src": prev, "dst": out}]
-        skip = {"kind": "add"} if i % 2 == 0 else {"kind": "scaled", "init": 0.0}
-        edges.append({"src": f, "dst": out, **skip})
-        prev = out
-    nodes.append({"id": "head", "op": "linear_head", "classes": classes})
-    edges.append({"src": prev, "dst": "head"})
-    doc = {"schema": 1, "name": "deep_res_mlp", "input": {"shape": [features]}}
-    return Genotype.from_json({**doc, "nodes": nodes, "edges": edges, "output": "head"})
+    """deep_mlp: a stem, then DEPTH layers ``x + relu(fc(x))`` (hop-1 ``add`` skips)."""
+    params: dict[str, Any] = {"depth": DEPTH, "width": WIDTH}
+    for j in range(DEPTH):
+        params[f"op:l{j}"] = "linear_relu"
+        for i in range(max(-1, j - 3), j):  # the space's hop window is 3
+            params[f"edge:{'stem' if i < 0 else f'l{i}'}->l{j}"] = "add" if i == j - 1 else "none"
+    space = load_space("deep_mlp")
+    space = Space(space.spec, "bench", (features,), classes)
+    return space.sample(optuna.trial.FixedTrial(params))
 
 
 def resnet_genotype(shape: tuple[int, ...], classes: int) -> Genotype:
-    """A CIFAR-style ResNet-8: stem 16, one basic block per stage at 16/32/64 channels."""
-    nodes: list[dict[str, Any]] = [{"id": "stem", "op": "conv3x3_bn_relu", "channels": 16}]
-    edges: list[dict[str, Any]] = [{"src": "input", "dst": "stem"}]
-    prev = "stem"
-    for s, width in enumerate((16, 32, 64)):
-        p, stride = f"s{s}", ({"stride": 2} if s else {})
-        nodes += [
-            {"id": f"{p}a", "op": "conv3x3_bn_relu", "channels": width, **stride},
-            {"id": f"{p}b", "op": "conv3x3_bn", "channels": width},
-            {"id": p, "op": "relu"},
-        ]
-        edges += [
-            {"src": prev, "dst": f"{p}a"},
-            {"src": f"{p}a", "dst": f"{p}b"},
-            {"src": f"{p}b", "dst": p},
-            {"src": prev, "dst": p, "kind": "add"},  # auto: zero-pad where shapes differ
-        ]
-        prev = p
-    nodes.append({"id": "head", "op": "gap_linear", "classes": classes})
-    edges.append({"src": prev, "dst": "head"})
-    doc = {"schema": 1, "name": "resnet8", "input": {"shape": list(shape)}}
-    return Genotype.from_json({**doc, "nodes": nodes, "edges": edges, "output": "head"})
+    """resnet_macro: width 16, 2 layers a stage, the stage input added after both (zero-pad)."""
+    params: dict[str, Any] = {"width": 16}
+    for k in (1, 2, 3):
+        params[f"depth:s{k}"] = 2
+        if k > 1:
+            params[f"shortcut:s{k}"] = "zero_pad"
+        params[f"op:s{k}.l0"] = params[f"op:s{k}.l1"] = "conv3x3_bn_relu"
+        params[f"edge:s{k}.in->s{k}.l0"] = "none"
+        params[f"edge:s{k}.in->s{k}.l1"] = "add"
+        params[f"edge:s{k}.l0->s{k}.l1"] = "none"
+    space = load_space("resnet_macro")
+    space = Space(space.spec, "bench", tuple(shape), classes)
+    return space.sample(optuna.trial.FixedTrial(params))
 
 
 # --- the same networks by hand ------------------------------------------------------------
 class ResBlock(nn.Module):
-    """``x + relu(fc(x))``, or ``x + alpha * relu(fc(x))`` with alpha from 0 (ReZero)."""
+    """``x + relu(fc(x))``."""
 
-    def __init__(self, width: int, scaled: bool) -> None:
+    def __init__(self, width: int) -> None:
         super().__init__()
-        self.alpha = nn.Parameter(torch.tensor(0.0)) if scaled else None
         self.fc = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.fc(x))
-        return x + h if self.alpha is None else x + self.alpha * h
+        return F.relu(self.fc(x)) + x
 
 
 class HandMLP(nn.Module):
     def __init__(self, features: int, classes: int) -> None:
         super().__init__()
         self.stem = nn.Linear(features, WIDTH)
-        self.blocks = nn.Sequential(*(ResBlock(WIDTH, i % 2 == 1) for i in range(DEPTH)))
+        self.blocks = nn.Sequential(*(ResBlock(WIDTH) for _ in range(DEPTH)))
         self.head = nn.Linear(WIDTH, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,7 +115,7 @@ class HandMLP(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """The CIFAR ResNet basic block with an option A shortcut (new channels padded last)."""
+    """Two conv-BN-ReLU layers, then the option A shortcut added (new channels padded last)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -143,10 +127,10 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = F.relu(self.bn2(self.conv2(out)))
         if self.stride != 1 or self.pad:
             x = F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.pad))
-        return F.relu(out + x)
+        return out + x
 
 
 class HandResNet8(nn.Module):
