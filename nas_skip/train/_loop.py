@@ -287,6 +287,21 @@ def train(
     return result
 
 
+def fit(
+    genotype: Genotype,
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    callback: Callback | None = None,
+    progress: bool = False,
+) -> tuple[TrainResult, nn.Module]:
+    """As :func:`train`, and also return the trained model (on the CPU, in eval mode).
+
+    The search keeps the weights of its best trials; everything else is :func:`train`'s.
+    """
+    result, model = _fit(genotype, dataset, config or TrainConfig(), callback, progress)
+    return result, model.cpu().eval()
+
+
 def train_to_dir(
     genotype: Genotype,
     dataset: Dataset,

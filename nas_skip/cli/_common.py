@@ -1,0 +1,84 @@
+"""Helpers the commands share: reading genotype files, formatting, the show report."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from nas_skip.errors import GenotypeError, NasSkipError
+from nas_skip.genotype import INPUT, Genotype, costs
+from nas_skip.merges import MERGES
+
+
+def _load_genotype(path: Path) -> Genotype:
+    """Read and validate a genotype file; every failure is a NasSkipError naming ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NasSkipError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise NasSkipError(f"{path}: not UTF-8 text, so not a genotype JSON file") from None
+    except OSError as exc:
+        raise NasSkipError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NasSkipError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    try:
+        return Genotype.from_json(doc)
+    except GenotypeError as exc:
+        raise GenotypeError(f"{path}: {exc}") from exc
+
+
+def _human(n: float) -> str:
+    """``40_812_032`` -> ``"40.8M"`` (powers of 1000, one decimal)."""
+    units = ["", "K", "M", "G", "T", "P"]
+    value, i = float(n), 0
+    while abs(value) >= 999.95 and i < len(units) - 1:
+        value, i = value / 1000, i + 1
+    return f"{n:g}" if i == 0 else f"{value:.1f}{units[i]}"
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _console() -> Console:
+    # markup off: paths and ids are printed as they are, never read as rich markup
+    return Console(highlight=False, markup=False)
+
+
+# --- commands ------------------------------------------------------------------------------
+def _print_genotype(g: Genotype, title: str) -> Console:
+    """The ``show`` report: a table of nodes and costs, then totals, edges and hash."""
+    rows = costs(g)
+    total_params = sum(r.params for r in rows)
+    total_flops = sum(r.flops for r in rows)
+    table = Table(title=title, show_footer=True, header_style="bold")
+    table.add_column("node", footer="total")
+    table.add_column("op")
+    table.add_column("output shape")
+    table.add_column("params", justify="right", footer=f"{total_params:,}")
+    table.add_column("FLOPs", justify="right", footer=_human(total_flops))
+    table.add_row(INPUT, "", _shape(g.shapes[INPUT]), "", "")
+    for r in rows:
+        table.add_row(r.id, r.op, _shape(r.shape), f"{r.params:,}", _human(r.flops))
+    kinds = Counter(e.kind for e in g.edges)
+    by_kind = ", ".join(f"{kinds[k]} {k}" for k in MERGES if kinds[k])
+    console = _console()
+    console.print(table)
+    for line in (
+        f"params: {total_params:,} ({_human(total_params)})",
+        f"FLOPs:  {total_flops:,} ({_human(total_flops)}) per sample",
+        f"edges:  {len(g.edges)} ({by_kind})",
+        f"hash:   {g.canonical_hash()}",
+    ):
+        console.print(line, soft_wrap=True)
+    return console

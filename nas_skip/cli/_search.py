@@ -1,0 +1,115 @@
+"""``nas-skip search``: flags to a SearchConfig, a search, and what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nas_skip.cli._app import app
+from nas_skip.cli._common import _console
+
+_RAY = "Ray backend"
+
+
+@app.command()
+def search(
+    space: Annotated[str, typer.Option("--space", help="Space name or YAML path.")],
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset (default: the space's).")
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Finished trials the study should reach.")
+    ] = 20,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs per trial.")] = 10,
+    backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Optuna storage URL or journal file [runs/nas_skip.db]."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name [SPACE-DATASET].")
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option("--sampler", help="tpe, random, nsga2 or evolution [tpe; nsga2 for MO]."),
+    ] = None,
+    objectives: Annotated[
+        str, typer.Option("--objectives", help="accuracy[,params|latency|flops].")
+    ] = "accuracy",
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Trials at once.")] = 1,
+    pruning: Annotated[
+        bool, typer.Option("--pruning/--no-pruning", help="Stop unpromising trials early.")
+    ] = True,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds after which no trial starts.")
+    ] = None,
+    keep: Annotated[int, typer.Option("--keep", help="Keep the weights of the best K.")] = 3,
+    artifacts: Annotated[
+        str | None, typer.Option("--artifacts", help="Artifact folder [runs/artifacts].")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Local files of cifar10 / mnist.")
+    ] = None,
+    population: Annotated[int, typer.Option("--population", help="Evolution, NSGA-II.")] = 20,
+    tournament: Annotated[int, typer.Option("--tournament", help="Evolution.")] = 5,
+    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", rich_help_panel=_RAY)] = 1.0,
+    gpus_per_trial: Annotated[
+        float,
+        typer.Option("--gpus-per-trial", help="Fractional: 0.25 packs 4.", rich_help_panel=_RAY),
+    ] = 0.0,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="auto: join a running cluster.", rich_help_panel=_RAY),
+    ] = None,
+) -> None:
+    """Search a space for the best skip topology; rerunning continues the study."""
+    from nas_skip.search import SearchConfig, summary_table
+    from nas_skip.search import search as run_search
+
+    config = SearchConfig(
+        space=space,
+        dataset=dataset,
+        trials=trials,
+        epochs=epochs,
+        backend=backend,
+        storage=storage,
+        study=study,
+        sampler=sampler,
+        objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
+        seed=seed,
+        workers=workers,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        ray_address=ray_address,
+        timeout=timeout,
+        pruning=pruning,
+        keep=keep,
+        artifacts=artifacts,
+        data_dir=data_dir,
+        population=population,
+        tournament=tournament,
+    )
+    result = run_search(config)
+    console = _console()
+    if result.stale:
+        console.print(f"marked {result.stale} trials of a dead run FAIL", soft_wrap=True)
+    console.print(summary_table(result.study, config.objectives))
+    console.print(
+        f"{result.finished} finished ({result.duplicates} duplicates, {result.pruned} pruned), "
+        f"{result.failed} failed; study {result.study_name!r} in {result.storage_url}",
+        soft_wrap=True,
+    )
+    if result.interrupted:
+        console.print("interrupted: rerun the same command to continue", soft_wrap=True)
+    store = f" --storage {result.storage_url}" if storage else ""
+    console.print("next:", soft_wrap=True)
+    console.print(f"  nas-skip dashboard{store} --study {result.study_name}", soft_wrap=True)
+    console.print(
+        f"  nas-skip export{store} --study {result.study_name} --out {Path('runs') / 'best'}",
+        soft_wrap=True,
+    )
+    if result.interrupted:
+        raise typer.Exit(130)

@@ -1,0 +1,25 @@
+"""The search: one objective, two backends (local Optuna processes, Ray Tune), one storage.
+
+``search(SearchConfig(space="deep_mlp", trials=20))`` runs or continues a study; the
+trials carry their genotype, hash, costs and metrics as user attributes, and the best
+trials' weights are kept as Optuna artifacts for ``nas-skip export``.
+"""
+
+from nas_skip.search._config import BACKENDS, OBJECTIVES, SAMPLERS, SearchConfig, SearchError
+from nas_skip.search._progress import summary_table, top_trials
+from nas_skip.search._run import SearchResult, search
+from nas_skip.search._storage import fail_stale_trials, make_storage
+
+__all__ = [
+    "BACKENDS",
+    "OBJECTIVES",
+    "SAMPLERS",
+    "SearchConfig",
+    "SearchError",
+    "SearchResult",
+    "fail_stale_trials",
+    "make_storage",
+    "search",
+    "summary_table",
+    "top_trials",
+]

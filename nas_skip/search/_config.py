@@ -1,0 +1,125 @@
+"""``SearchConfig``: everything ``nas-skip search`` is told, checked in one place."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nas_skip.errors import NasSkipError
+
+BACKENDS = ("local", "ray")
+SAMPLERS = ("tpe", "random", "nsga2", "evolution")
+#: objective name -> optimisation direction; "accuracy" is validation accuracy (mIoU for
+#: segmentation) and always comes first.
+OBJECTIVES = {
+    "accuracy": "maximize",
+    "params": "minimize",
+    "latency": "minimize",
+    "flops": "minimize",
+}
+DEFAULT_RUNS = Path("runs")
+
+
+class SearchError(NasSkipError):
+    """A search was asked for something it cannot do; the message names the flag."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One search: which space, on which data, with what budget, where the study lives."""
+
+    space: str  # a shipped space's name or a YAML path
+    dataset: str | None = None  # None: the space's own dataset
+    trials: int = 20  # finished trials (complete or pruned) the study should reach
+    epochs: int = 10  # training budget of each trial
+    backend: str = "local"  # "local" (Optuna processes) or "ray" (Ray Tune)
+    storage: str | None = None  # Optuna storage URL or journal file; None: runs/nas_skip.db
+    study: str | None = None  # None: derived from space, dataset and objectives
+    sampler: str | None = None  # None: "tpe", or "nsga2" for several objectives
+    objectives: tuple[str, ...] = ("accuracy",)
+    seed: int | None = None  # seeds the sampler; trial k trains with seed (seed or 0) + k
+    workers: int = 1  # trials at once (processes for local, concurrent trials for ray)
+    cpus_per_trial: float = 1.0  # ray: CPUs reserved per trial
+    gpus_per_trial: float = 0.0  # ray: GPUs per trial, fractional packs trials on one GPU
+    ray_address: str | None = None  # None: a local loopback-only Ray; "auto": a cluster
+    timeout: float | None = None  # seconds after which no new trial starts
+    pruning: bool = True  # stop unpromising trials early (single objective only)
+    keep: int = 3  # weights kept as artifacts: the best `keep` trials (or the Pareto front)
+    artifacts: str | None = None  # artifact folder; None: runs/artifacts
+    data_dir: str | None = None  # local files of cifar10 / mnist / fashion_mnist
+    threads: int = 1  # torch threads per trial
+    population: int = 20  # evolution: population size
+    tournament: int = 5  # evolution: tournament size
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # for tests and tools
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, flag: str, message: str) -> None:
+            if not ok:
+                raise SearchError(f"--{flag}: {message}")
+
+        need(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}")
+        need(self.trials >= 1, "trials", f"must be at least 1, got {self.trials}")
+        need(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
+        need(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
+        need(self.keep >= 0, "keep", f"must be 0 or more, got {self.keep}")
+        need(self.threads >= 1, "threads", f"must be at least 1, got {self.threads}")
+        need(self.cpus_per_trial > 0, "cpus-per-trial", "must be positive")
+        need(self.gpus_per_trial >= 0, "gpus-per-trial", "must be 0 or more")
+        need(self.timeout is None or self.timeout > 0, "timeout", "must be positive seconds")
+        need(self.population >= 2, "population", "must be at least 2")
+        need(1 <= self.tournament <= self.population, "tournament",
+             f"must be in [1, population={self.population}]")  # fmt: skip
+        objectives = self.objectives
+        need(bool(objectives) and objectives[0] == "accuracy", "objectives",
+             "must start with accuracy, e.g. accuracy or accuracy,params")  # fmt: skip
+        for name in objectives:
+            need(name in OBJECTIVES, "objectives",
+                 f"unknown objective {name!r} (objectives: {', '.join(OBJECTIVES)})")  # fmt: skip
+        need(len(set(objectives)) == len(objectives), "objectives", "names an objective twice")
+        if self.sampler is not None:
+            need(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")
+            need(not (self.sampler == "evolution" and len(objectives) > 1), "sampler",
+                 "evolution optimises one objective; use nsga2 for several")  # fmt: skip
+        if self.study is not None:
+            need(bool(re.fullmatch(r"[\w.\-]{1,100}", self.study)), "study",
+                 "letters, digits, '.', '-' and '_' only")  # fmt: skip
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[o] for o in self.objectives]
+
+    @property
+    def sampler_name(self) -> str:
+        return self.sampler or ("nsga2" if self.multi_objective else "tpe")
+
+    @property
+    def prunes(self) -> bool:
+        """Pruning applies to single-objective studies only (Optuna's rule)."""
+        return self.pruning and not self.multi_objective
+
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{DEFAULT_RUNS / 'nas_skip.db'}"
+
+    def artifact_dir(self) -> Path:
+        return Path(self.artifacts) if self.artifacts else DEFAULT_RUNS / "artifacts"
+
+    def study_name(self, space_name: str, dataset: str) -> str:
+        if self.study:
+            return self.study
+        suffix = "" if not self.multi_objective else "-" + "-".join(self.objectives)
+        return f"{space_name}-{dataset}{suffix}"
+
+    def with_(self, **changes: Any) -> SearchConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("extra")
+        out["objectives"] = list(self.objectives)
+        return out

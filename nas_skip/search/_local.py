@@ -1,0 +1,121 @@
+"""The local backend: Optuna's ``study.optimize`` in this process or in N processes.
+
+Every worker opens the same storage and runs the shared objective until the study holds
+``trials`` finished trials. Workers are separate processes (spawned, one torch thread
+each by default), so N workers use N cores; with one worker the search runs in this
+process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_skip.search._config import SearchConfig, SearchError
+from nas_skip.search._objective import Worker, evaluate, local_reporter, sample
+from nas_skip.search._samplers import make_pruner, make_sampler
+from nas_skip.search._storage import FINISHED, open_study
+from nas_skip.spaces import Space, load_space
+
+Objective = Callable[[optuna.Trial], Any]
+
+
+class _Budget:
+    """Stops ``optimize`` once the study holds ``target`` finished trials, or when this
+    worker has seen ``max_failures`` failures in a row (a broken setup, not bad luck)."""
+
+    def __init__(self, target: int, max_failures: int) -> None:
+        self.target, self.max_failures = target, max_failures
+        self.failures = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
+        if trial.state == TrialState.FAIL:  # one line; Optuna's own report is a traceback
+            reason = trial.user_attrs.get("fail_reason", "see the trial's fail_reason")
+            sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
+        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        if finished >= self.target or self.failures >= self.max_failures:
+            study.stop()
+
+
+def objective_for(worker: Worker) -> Objective:
+    """The shared objective, as ``study.optimize`` calls it."""
+
+    def objective(trial: optuna.Trial) -> Any:
+        g, hparams = sample(trial, worker.space)
+        values = evaluate(trial, worker, g, hparams, local_reporter(trial, worker.config.prunes))
+        return values[0] if len(values) == 1 else values
+
+    return objective
+
+
+def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
+             objective: Objective | None = None) -> int:  # fmt: skip
+    """Run trials in this process until the study reaches ``config.trials`` finished.
+
+    Returns:
+        The number of consecutive failures this worker ended with (0 when it ended well).
+    """
+    handle = open_study(config, space.name, space.dataset, config.space,
+                        make_sampler(config, worker_index), make_pruner(config))  # fmt: skip
+    worker = Worker(config, space, handle)
+    budget = _Budget(config.trials, max_failures=max(10, config.trials))
+    if len(handle.study.get_trials(deepcopy=False, states=FINISHED)) >= config.trials:
+        return 0
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
+    handle.study.optimize(
+        objective or objective_for(worker),
+        timeout=config.timeout,
+        catch=(Exception,),
+        callbacks=[budget],
+        gc_after_trial=False,
+    )
+    return budget.failures
+
+
+def _worker_main(config: SearchConfig, index: int) -> None:
+    # a fresh process: load the space again (specs hold no live state)
+    space = load_space(config.space, config.dataset)
+    try:
+        optimize(config, space, index)
+    except KeyboardInterrupt:
+        pass  # the parent reports the interruption; Optuna has marked the trial FAIL
+
+
+def run_local(config: SearchConfig, space: Space) -> None:
+    """Run the search with ``config.workers`` workers.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C; the running trials are marked FAIL by Optuna.
+        SearchError: every trial of a worker failed (a broken setup).
+    """
+    if config.workers == 1:
+        failures = optimize(config, space)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork after torch and threads start
+        procs = [ctx.Process(target=_worker_main, args=(config, i), daemon=False)
+                 for i in range(config.workers)]  # fmt: skip
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+            raise
+        failures = 0
+        if all(p.exitcode not in (0, None) for p in procs):
+            raise SearchError(f"--workers {config.workers}: every worker process failed")
+    if failures >= max(10, config.trials):
+        raise SearchError(
+            f"{failures} trials failed in a row; see the trials' fail_reason "
+            "(nas-skip dashboard) or run one with nas-skip train"
+        )

@@ -1,0 +1,218 @@
+"""The one objective both backends run: sample -> validate -> dedupe -> build -> train.
+
+``sample`` runs where the trial is asked for (the Optuna process, or Ray's driver inside
+OptunaSearch); ``evaluate`` where it is trained. Each trial stores, as user attributes:
+``genotype`` (JSON), ``hash``, ``params``, ``flops``, ``latency_ms``, ``train_seconds``,
+``val_accuracy`` ..., ``duplicate_of`` for a trial that reused a finished one,
+``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best trials' weights are kept as artifacts
+(``weights_artifact``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nas_skip.data import Dataset, load_dataset
+from nas_skip.errors import NasSkipError
+from nas_skip.genotype import Genotype, costs
+from nas_skip.search._config import SearchConfig
+from nas_skip.search._storage import StudyHandle, worker_id
+from nas_skip.spaces import Space
+from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
+
+#: (epoch, metrics) -> None; may raise optuna.TrialPruned
+Reporter = Callable[[int, EpochMetrics], None]
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")[:500]
+
+
+@dataclass
+class Worker:
+    """What one process needs to evaluate trials of one search."""
+
+    config: SearchConfig
+    space: Space
+    handle: StudyHandle
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        return load_dataset(self.space.dataset, self.space.domain, self.config.data_dir)
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.handle.study
+
+
+def sample(trial: optuna.Trial, space: Space) -> tuple[Genotype, dict[str, Any]]:
+    """Ask the trial for a genotype and hyperparameters (the one place that suggests).
+
+    Raises:
+        optuna.TrialPruned: the sample is invalid (it cannot be: spaces repair their
+            samples; this is the safety net STYLE.md asks for), with the reason stored.
+    """
+    trial.set_user_attr("worker", worker_id())
+    try:
+        return space.sample(trial), space.sample_train(trial)
+    except NasSkipError as exc:
+        trial.set_user_attr("fail_reason", f"invalid sample: {exc}")
+        raise optuna.TrialPruned(f"invalid sample: {exc}") from None
+
+
+def dedup_key(g: Genotype, hparams: dict[str, Any], epochs: int, dataset: str) -> str:
+    """Equal for trials that would train the same network the same way."""
+    doc = [g.canonical_hash(), sorted(hparams.items()), epochs, dataset]
+    return hashlib.sha256(json.dumps(doc, default=str).encode()).hexdigest()[:24]
+
+
+def _values(result: TrainResult, objectives: tuple[str, ...]) -> list[float]:
+    pick = {
+        "accuracy": result.val_accuracy,
+        "params": float(result.params),
+        "latency": result.latency_ms,
+        "flops": float(result.flops),
+    }
+    return [pick[o] for o in objectives]
+
+
+METRIC_ATTRS = ("val_accuracy", "test_accuracy", "train_error", "val_loss", "test_loss",
+                "params", "flops", "latency_ms", "train_seconds", "epochs")  # fmt: skip
+
+
+def evaluate(
+    trial: optuna.Trial,
+    worker: Worker,
+    g: Genotype,
+    hparams: dict[str, Any],
+    reporter: Reporter | None = None,
+) -> list[float]:
+    """Dedupe, train and measure one sampled trial; store its attributes; return values.
+
+    Args:
+        trial: a live trial of the study (in a Ray worker: ``optuna.trial.Trial(study, id)``).
+        worker: this process's context.
+        g, hparams: what :func:`sample` returned.
+        reporter: called after each epoch; raises ``optuna.TrialPruned`` to stop.
+
+    Raises:
+        optuna.TrialPruned: the reporter stopped the trial.
+        optuna.TrialPruned: also when training diverged (``pruned_reason`` says so).
+        RuntimeError, MemoryError...: the trial failed; ``fail_reason`` is stored before the
+            exception leaves, so the backend records FAIL and goes on.
+    """
+    config = worker.config
+    key = dedup_key(g, hparams, config.epochs, worker.space.dataset)
+    rows = costs(g)
+    for name, value in (
+        ("genotype", json.dumps(g.to_json(), separators=(",", ":"))),
+        ("hash", g.canonical_hash()),
+        ("dedup_key", key),
+        ("params", sum(r.params for r in rows)),
+        ("flops", sum(r.flops for r in rows)),
+        ("nodes", len(g.nodes)),
+    ):
+        trial.set_user_attr(name, value)
+    original = _find_finished(worker.study, key)
+    if original is not None:
+        trial.set_user_attr("duplicate_of", original.number)
+        for name in METRIC_ATTRS:
+            if name in original.user_attrs:
+                trial.set_user_attr(name, original.user_attrs[name])
+        trial.set_user_attr("train_seconds", 0.0)
+        return list(original.values)
+    seed = ((config.seed or 0) + trial.number) % 2**31
+    try:
+        train_config = TrainConfig(epochs=config.epochs, seed=seed, threads=config.threads,
+                                   **hparams)  # fmt: skip
+        result, model = fit(g, worker.dataset, train_config, reporter)
+    except optuna.TrialPruned:
+        raise
+    except TrialDiverged as exc:
+        # hopeless, not broken: PRUNED, so that samplers learn from it (they skip FAILs)
+        trial.set_user_attr("pruned_reason", f"diverged: {exc}")
+        raise optuna.TrialPruned(f"diverged: {exc}") from None
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        trial.set_user_attr("fail_reason", f"out of memory: {_reason(exc)}")
+        raise
+    except Exception as exc:
+        trial.set_user_attr("fail_reason", _reason(exc))
+        raise
+    metrics = result.to_dict()
+    for name in METRIC_ATTRS:
+        trial.set_user_attr(name, metrics[name])
+    values = _values(result, config.objectives)
+    if any(not math.isfinite(v) for v in values):
+        trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
+        raise TrialDiverged(f"non-finite objective values {values}")
+    _keep_weights(trial, worker, values, model)
+    return values
+
+
+def _find_finished(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("dedup_key") == key and "duplicate_of" not in t.user_attrs:
+            return t
+    return None
+
+
+def _dominated(values: list[float], other: list[float], signs: list[float]) -> bool:
+    """Whether ``other`` dominates ``values`` (signs: +1 maximise, -1 minimise)."""
+    better_or_equal = all(s * o >= s * v for o, v, s in zip(other, values, signs, strict=True))
+    return better_or_equal and any(o != v for o, v in zip(other, values, strict=True))
+
+
+def _keep_weights(
+    trial: optuna.Trial, worker: Worker, values: list[float], model: torch.nn.Module
+) -> None:
+    """Upload the weights if the trial is among the best ``keep`` (or on the Pareto front)."""
+    config = worker.config
+    if config.keep == 0:
+        return
+    done = [t for t in worker.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "duplicate_of" not in t.user_attrs]  # fmt: skip
+    signs = [1.0 if d == "maximize" else -1.0 for d in config.directions]
+    if config.multi_objective:
+        keep = not any(_dominated(values, list(t.values), signs) for t in done)
+    else:
+        better = sum(1 for t in done if signs[0] * t.values[0] > signs[0] * values[0])
+        keep = better < config.keep
+    if not keep:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.pt"
+        torch.save(model.state_dict(), path)
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=worker.handle.artifact_store,
+            file_path=str(path),
+            study_or_trial=trial,
+            mimetype="application/octet-stream",
+        )
+    trial.set_user_attr("weights_artifact", artifact_id)
+
+
+def local_reporter(trial: optuna.Trial, prunes: bool) -> Reporter:
+    """Per-epoch reports to Optuna and its pruner (the local backend)."""
+
+    def report(epoch: int, metrics: EpochMetrics) -> None:
+        if not prunes:
+            return
+        trial.report(metrics.val_accuracy, epoch)
+        if trial.should_prune():
+            trial.set_user_attr("pruned_reason", f"pruned by the pruner after epoch {epoch}")
+            raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+    return report

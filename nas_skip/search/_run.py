@@ -1,0 +1,76 @@
+"""``search(config)``: open the study, repair what a dead run left, run a backend, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+
+from nas_skip.search._config import SearchConfig
+from nas_skip.search._progress import StudyWatcher
+from nas_skip.search._storage import counts, fail_stale_trials, open_study
+from nas_skip.spaces import load_space
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Where the study is and what it holds after the run."""
+
+    study: optuna.Study
+    storage_url: str
+    artifact_dir: Path
+    finished: int
+    failed: int
+    pruned: int
+    duplicates: int
+    stale: int  # RUNNING trials of a dead run, marked FAIL at the start
+    interrupted: bool  # stopped by Ctrl-C
+
+    @property
+    def study_name(self) -> str:
+        return self.study.study_name
+
+
+def search(config: SearchConfig, console: Console | None = None,
+           progress: bool = True) -> SearchResult:  # fmt: skip
+    """Run a search to ``config.trials`` finished trials (continuing a study that has some).
+
+    Args:
+        config: the search.
+        console: where the progress bar goes (stderr by default).
+        progress: show the progress bar.
+
+    Returns:
+        The :class:`SearchResult`.
+
+    Raises:
+        SpaceError, DatasetError, SearchError: bad input, before any trial runs.
+    """
+    space_path = Path(config.space)
+    if space_path.suffix in (".yaml", ".yml"):  # workers may run elsewhere: an absolute path
+        config = config.with_(space=str(space_path.resolve()))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says enough
+    space = load_space(config.space, config.dataset)
+    config = config.with_(dataset=space.dataset)
+    handle = open_study(config, space.name, space.dataset, config.space)
+    stale = fail_stale_trials(handle.study)
+    maximize = config.directions[0] == "maximize"
+    interrupted = False
+    with StudyWatcher(handle.storage_url, handle.study.study_name, config.trials, maximize,
+                      console, enabled=progress):  # fmt: skip
+        try:
+            if config.backend == "local":
+                from nas_skip.search._local import run_local
+
+                run_local(config, space)
+            else:
+                from nas_skip.search._ray import run_ray
+
+                run_ray(config, space)
+        except KeyboardInterrupt:
+            interrupted = True
+    c = counts(handle.study.get_trials(deepcopy=False))
+    return SearchResult(handle.study, handle.storage_url, handle.artifact_dir, c["finished"],
+                        c["FAIL"], c["PRUNED"], c["duplicate"], stale, interrupted)  # fmt: skip

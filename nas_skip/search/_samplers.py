@@ -1,0 +1,49 @@
+"""The samplers ``--sampler`` names, built for one worker of one search."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+
+from nas_skip.search._config import SearchConfig
+
+
+def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The search's sampler; each parallel worker gets its own seed stream.
+
+    - ``tpe``: multivariate TPE over groups of parameters that occur together (the
+      spaces are define-by-run: depth decides which layer parameters exist), with the
+      constant liar so that parallel workers do not all propose the same point.
+    - ``random``: uniform.
+    - ``nsga2``: NSGA-II, for several objectives (population ``--population``).
+    - ``evolution``: regularized evolution (Real et al. 2019), population and tournament
+      from ``--population`` and ``--tournament``.
+    """
+    seed = None if config.seed is None else config.seed + 7919 * worker
+    name = config.sampler_name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(
+                multivariate=True, group=True, constant_liar=True, seed=seed,
+                n_startup_trials=min(10, max(3, config.trials // 4)),
+            )  # fmt: skip
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed)
+    from nas_skip.search._evolution import RegularizedEvolutionSampler
+
+    return RegularizedEvolutionSampler(
+        population_size=config.population, tournament_size=config.tournament, seed=seed
+    )
+
+
+def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """Median pruning on per-epoch validation accuracy, after a short warm-up."""
+    if not config.prunes:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=5, n_warmup_steps=max(1, config.epochs // 3)
+    )

@@ -1,0 +1,167 @@
+"""Where a search lives: the Optuna storage, the study, its artifact store, stale trials."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_skip.search._config import SearchConfig, SearchError
+
+# user attributes of the study that tie it to one space and budget
+STUDY_KEYS = ("space", "dataset", "epochs", "objectives")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def make_storage(url: str) -> BaseStorage:
+    """An Optuna storage from a URL: any SQLAlchemy URL, or a journal file.
+
+    ``journal:path/to/file.log`` (or a path ending in ``.log`` / ``.jsonl``) is Optuna's
+    journal file storage; anything else is an RDB URL (``sqlite:///runs/nas_skip.db``,
+    ``postgresql://user@127.0.0.1:5432/db``).
+
+    Raises:
+        SearchError: the storage cannot be opened; the message names the URL.
+    """
+    try:
+        if url.startswith("journal:") or url.endswith((".log", ".jsonl")):
+            path = Path(url.removeprefix("journal:").removeprefix("///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            # several worker processes share the file: wait for the lock, don't fail
+            kwargs = {"connect_args": {"timeout": 60}}
+        return RDBStorage(url, engine_kwargs=kwargs)
+    except (ImportError, ValueError, OSError) as exc:
+        raise SearchError(f"--storage {url}: cannot open ({_one_line(exc)})") from None
+    except Exception as exc:  # SQLAlchemy's errors: a wrong host, database or driver
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise SearchError(f"--storage {url}: cannot open ({_one_line(exc)})") from None
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class StudyHandle:
+    """An open study with what a worker needs to find its way around it."""
+
+    study: optuna.Study
+    storage_url: str
+    artifact_dir: Path
+
+    @property
+    def artifact_store(self) -> FileSystemArtifactStore:
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        return FileSystemArtifactStore(str(self.artifact_dir))
+
+
+def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: str,
+               sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None) -> StudyHandle:  # fmt: skip
+    """Create the study, or load it and check it belongs to the same search.
+
+    Raises:
+        SearchError: the named study exists for another space, dataset, budget or
+            objectives (nothing stored is touched).
+    """
+    url = config.storage_url()
+    storage = make_storage(url)
+    name = config.study_name(space_name, dataset)
+    wanted = {"space": space_ref, "dataset": dataset, "epochs": config.epochs,
+              "objectives": list(config.objectives)}  # fmt: skip
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        attrs = existing.user_attrs
+        for key in STUDY_KEYS:
+            if key in attrs and attrs[key] != wanted[key]:
+                raise SearchError(
+                    f"--study {name}: the study in {url} was made with {key}={attrs[key]!r}, "
+                    f"not {wanted[key]!r}; choose another --study"
+                )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        directions=config.directions,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if [d.name.lower() for d in study.directions] != config.directions:
+        raise SearchError(f"--study {name}: exists with other objectives; choose another --study")
+    for key, value in wanted.items():
+        if key not in study.user_attrs:
+            study.set_user_attr(key, value)
+    artifact_dir = config.artifact_dir().resolve()
+    study.set_user_attr("artifacts", str(artifact_dir))
+    return StudyHandle(study, url, artifact_dir)
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, stored on each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=2)) -> int:
+    """Mark FAIL the RUNNING trials whose process died (a kill -9, a lost machine).
+
+    A trial records ``worker`` = host:pid when it starts. One from this host whose process
+    is gone is stale; one without a worker is stale once older than ``grace``. Trials of
+    live processes, here or on other hosts, are left alone.
+
+    Returns:
+        How many trials were marked.
+    """
+    host = socket.gethostname()
+    now = datetime.now()
+    marked = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker:
+            w_host, _, pid = str(worker).rpartition(":")
+            stale = w_host == host and pid.isdigit() and not _alive(int(pid))
+        else:
+            started = t.datetime_start or now
+            stale = now - started > grace
+        if stale:
+            reason = f"left RUNNING by a run that died ({worker or 'unknown worker'})"
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            marked += 1
+    return marked
+
+
+def counts(trials: list[FrozenTrial]) -> Counter[str]:
+    """Trials by state name, plus "duplicate" for those that reused a finished trial."""
+    out: Counter[str] = Counter(t.state.name for t in trials)
+    out["duplicate"] = sum(1 for t in trials if "duplicate_of" in t.user_attrs)
+    out["finished"] = out["COMPLETE"] + out["PRUNED"]
+    return out

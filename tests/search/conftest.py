@@ -1,0 +1,73 @@
+"""Fixtures for the search tests: tiny spaces on a fast dataset, storages, PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+TINY = """
+name: tiny
+description: a tiny MLP space for tests
+domain: vector
+dataset: digits
+family: chain
+skeleton:
+  depth: {depth}
+  width: {width}
+  ops: [linear_relu]
+  hop_window: 1
+  kinds: {kinds}
+train:
+  lr: 0.05
+  batch_size: 256
+{extra}
+"""
+
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def write_space(folder: Path, name: str = "tiny", depth: str = "{low: 1, high: 2}",
+                width: str = "[8, 16]", kinds: str = "[none, add, concat]",
+                extra: str = "") -> Path:  # fmt: skip
+    path = folder / f"{name}.yaml"
+    text = TINY.format(depth=depth, width=width, kinds=kinds, extra=extra)
+    path.write_text(text.replace("name: tiny", f"name: {name}"))
+    return path
+
+
+@pytest.fixture
+def tiny_space(tmp_path: Path) -> Path:
+    """A space of 1-2 layers: about 30 genotypes, trials of a fraction of a second."""
+    return write_space(tmp_path)
+
+
+@pytest.fixture
+def repeating_space(tmp_path: Path) -> Path:
+    """A space of 2 genotypes (one skip on or off) with fixed hyperparameters: it repeats."""
+    return write_space(tmp_path, "repeat", depth="1", width="8", kinds="[none, add]")
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """The machine's PostgreSQL on 127.0.0.1:5432 (started if it is down); the studies a
+    test makes there are deleted afterwards."""
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
+        ctl = shutil.which("pg_ctlcluster")
+        versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
+        subprocess.run([ctl or "pg_ctlcluster", "--skip-systemctl-redirect", versions[-1],
+                        "main", "start"], check=True)  # fmt: skip
+    before = set(optuna.get_all_study_names(PG_URL))
+    yield PG_URL
+    for name in set(optuna.get_all_study_names(PG_URL)) - before:
+        optuna.delete_study(study_name=name, storage=PG_URL)
+
+
+@pytest.fixture
+def study_name() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,136 @@
+"""One conformance suite that every search backend runs: local and Ray (a real local Ray)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+from conftest import write_space
+from helpers import import_source
+from optuna.trial import TrialState
+
+from nas_skip.data import load_dataset
+from nas_skip.search import SearchConfig, search, top_trials
+from nas_skip.search._export import export_trial
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    """A local Ray on loopback only (FIELD-NOTES: the variable must precede the import)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(params=["local"])  # "ray" joins when the Ray backend lands
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+    return str(request.param)
+
+
+def run(tmp_path: Path, backend: str, space: Path, **kw: Any) -> Any:
+    config = SearchConfig(
+        space=str(space),
+        backend=backend,
+        storage=kw.pop("storage", f"sqlite:///{tmp_path / 'study.db'}"),
+        artifacts=str(tmp_path / "artifacts"),
+        epochs=kw.pop("epochs", 2),
+        seed=kw.pop("seed", 0),
+        **kw,
+    )
+    return search(config, progress=False)
+
+
+def test_trials_land_in_storage_with_their_attributes(
+    tmp_path: Path, backend: str, tiny_space: Path
+) -> None:
+    result = run(tmp_path, backend, tiny_space, trials=4, epochs=3, pruning=True)
+    trials = result.study.get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert result.finished == 4 and len(done) + result.pruned == 4
+    for t in done:
+        a = t.user_attrs
+        assert {"genotype", "hash", "params", "flops", "val_accuracy", "worker"} <= set(a)
+        assert a["hash"].startswith("v1:") and 0.0 <= t.values[0] <= 1.0
+        assert any(k.startswith("edge:") for k in t.params)
+        assert "train:lr" not in t.params  # a constant in this space: not a parameter
+        if backend == "ray":
+            assert "ray_trial_id" in a
+        if "duplicate_of" not in a:
+            assert sorted(t.intermediate_values) == [1, 2, 3]
+            assert a["train_seconds"] > 0
+    assert result.study.user_attrs["dataset"] == "digits"
+
+
+def test_trials_is_a_total_so_reruns_continue(
+    tmp_path: Path, backend: str, tiny_space: Path
+) -> None:
+    first = run(tmp_path, backend, tiny_space, trials=2, study="c")
+    assert first.finished == 2
+    again = run(tmp_path, backend, tiny_space, trials=2, study="c")
+    assert len(again.study.get_trials()) == len(first.study.get_trials())  # nothing to do
+    more = run(tmp_path, backend, tiny_space, trials=4, study="c")
+    assert more.finished == 4
+
+
+def test_duplicates_reuse_a_finished_trial(
+    tmp_path: Path, backend: str, repeating_space: Path
+) -> None:
+    result = run(tmp_path, backend, repeating_space, trials=6, sampler="random", pruning=False)
+    trials = [t for t in result.study.get_trials() if t.state == TrialState.COMPLETE]
+    dups = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert result.duplicates == len(dups) >= 2  # 2 genotypes, 6 trials
+    for t in dups:
+        original = result.study.trials[t.user_attrs["duplicate_of"]]
+        assert original.user_attrs["hash"] == t.user_attrs["hash"]
+        assert original.values == t.values and t.user_attrs["train_seconds"] == 0.0
+        assert "duplicate_of" not in original.user_attrs
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path: Path, backend: str) -> None:
+    # momentum 2.0 is refused by the trainer: the trials that draw it fail, the others run
+    space = write_space(tmp_path, "flaky", extra="  momentum: [0.9, 2.0]")
+    result = run(tmp_path, backend, space, trials=4, sampler="random")
+    failed = [t for t in result.study.get_trials() if t.state == TrialState.FAIL]
+    assert result.finished == 4 and failed
+    for t in failed:
+        assert "momentum" in t.user_attrs["fail_reason"]
+
+
+def test_several_objectives_make_a_pareto_front(
+    tmp_path: Path, backend: str, tiny_space: Path
+) -> None:
+    result = run(tmp_path, backend, tiny_space, trials=5, objectives=("accuracy", "params"))
+    study = result.study
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    front = top_trials(study, 50)
+    assert front and all(len(t.values) == 2 for t in front)
+    assert {t.number for t in front} <= {t.number for t in study.best_trials}
+    assert front[0].values[0] == max(t.values[0] for t in front)  # the most accurate first
+
+
+def test_export_of_the_best_reproduces_its_validation_accuracy(
+    tmp_path: Path, backend: str, tiny_space: Path
+) -> None:
+    result = run(tmp_path, backend, tiny_space, trials=3, pruning=False)
+    out = tmp_path / "best"
+    done = export_trial(result.storage_url, result.study_name, out)
+    assert done.trial.number == top_trials(result.study, 1)[0].number
+    module = import_source((out / "model.py").read_text(), tmp_path)
+    net = module.Net().eval()
+    net.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
+    data = load_dataset("digits", "vector")
+    with torch.no_grad():
+        accuracy = (net(data.x_val).argmax(1) == data.y_val).float().mean().item()
+    assert abs(accuracy - done.trial.values[0]) < 1e-6

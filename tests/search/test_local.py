@@ -1,0 +1,108 @@
+"""The local backend: RDB and journal storages, worker processes, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas_skip.search import SearchConfig, SearchError, make_storage, search
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def config(tmp_path: Path, space: Path, **kw: object) -> SearchConfig:
+    base: dict[str, object] = {
+        "space": str(space),
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "artifacts": str(tmp_path / "artifacts"),
+        "epochs": 2,
+        "seed": 0,
+    }
+    return SearchConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_postgresql_with_two_worker_processes(
+    tmp_path: Path, tiny_space: Path, postgres: str, study_name: str
+) -> None:
+    result = search(config(tmp_path, tiny_space, storage=postgres, study=study_name,
+                           trials=6, workers=2), progress=False)  # fmt: skip
+    trials = result.study.get_trials()
+    assert result.finished >= 6
+    assert not [t for t in trials if t.state == TrialState.RUNNING]  # nothing left behind
+    assert sorted(t.number for t in trials) == list(range(len(trials)))  # none lost
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2 and str(os.getpid()) not in " ".join(workers)
+    # no trial trained twice: every trial with a dedup key is unique or says duplicate_of
+    keys = [t.user_attrs["dedup_key"] for t in trials
+            if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]  # fmt: skip
+    assert len(keys) == len(set(keys))
+
+
+def test_journal_file_storage(tmp_path: Path, tiny_space: Path) -> None:
+    journal = tmp_path / "journal.log"
+    result = search(config(tmp_path, tiny_space, storage=f"journal:{journal}", trials=2),
+                    progress=False)  # fmt: skip
+    assert result.finished == 2 and journal.stat().st_size > 0
+    study = optuna.load_study(study_name=result.study_name, storage=make_storage(str(journal)))
+    assert len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 2
+
+
+def test_evolution_sampler_in_a_search(tmp_path: Path, tiny_space: Path) -> None:
+    result = search(config(tmp_path, tiny_space, trials=6, sampler="evolution", population=3,
+                           tournament=2, pruning=False), progress=False)  # fmt: skip
+    children = [t for t in result.study.get_trials() if "evolution:parent" in t.system_attrs]
+    assert children and all(t.number >= 3 for t in children)
+
+
+def test_a_study_of_another_search_is_refused_untouched(tmp_path: Path, tiny_space: Path) -> None:
+    first = search(config(tmp_path, tiny_space, trials=1, study="s"), progress=False)
+    with pytest.raises(SearchError, match="made with epochs=2, not 3"):
+        search(config(tmp_path, tiny_space, trials=2, study="s", epochs=3), progress=False)
+    assert len(first.study.get_trials()) == 1
+
+
+def test_bad_storage_is_one_clear_error(tmp_path: Path, tiny_space: Path) -> None:
+    with pytest.raises(SearchError, match="--storage postgresql://nobody@127.0.0.1:1/x"):
+        search(config(tmp_path, tiny_space, storage="postgresql://nobody@127.0.0.1:1/x"),
+               progress=False)  # fmt: skip
+
+
+def test_kill_9_then_the_same_command_resumes(tmp_path: Path, tiny_space: Path) -> None:
+    db = tmp_path / "study.db"
+    command = [sys.executable, "-m", "nas_skip.cli", "search", "--space", str(tiny_space),
+               "--trials", "4", "--epochs", "40", "--storage", f"sqlite:///{db}",
+               "--artifacts", str(tmp_path / "a"), "--study", "k", "--seed", "1"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    storage = f"sqlite:///{db}"
+    running = None
+    deadline = time.monotonic() + 120
+    while running is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name="k", storage=storage)
+        except KeyError:
+            continue
+        busy = study.get_trials(states=(TrialState.RUNNING,))
+        running = next((t for t in busy if "worker" in t.user_attrs), None)
+    assert running is not None, "no trial started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = optuna.load_study(study_name="k", storage=storage).trials[running.number]
+    assert left.state == TrialState.RUNNING  # the dead run left it so
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "marked 1 trials of a dead run FAIL" in done.stdout
+    study = optuna.load_study(study_name="k", storage=storage)
+    stale = study.trials[running.number]
+    assert stale.state == TrialState.FAIL
+    assert "left RUNNING by a run that died" in stale.user_attrs["fail_reason"]
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 4 and not study.get_trials(states=(TrialState.RUNNING,))
