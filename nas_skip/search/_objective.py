@@ -4,8 +4,8 @@
 OptunaSearch); ``evaluate`` where it is trained. Each trial stores, as user attributes:
 ``genotype`` (JSON), ``hash``, ``params``, ``flops``, ``latency_ms``, ``train_seconds``,
 ``val_accuracy`` ..., ``duplicate_of`` for a trial that reused a finished one,
-``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best trials' weights are kept as artifacts
-(``weights_artifact``).
+``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best
+trials' weights are kept as artifacts (``weights_artifact``).
 """
 
 from __future__ import annotations
