@@ -113,3 +113,32 @@ def search(
     )
     if result.interrupted:
         raise typer.Exit(130)
+
+
+@app.command()
+def dashboard(
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Optuna storage URL [the search's runs/nas_skip.db]."),
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Print this study's URL.")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Watch searches in optuna-dashboard (with the trials' artifacts); Ctrl-C stops it."""
+    import time
+
+    from nas_skip.dashboard import default_storage, serving, study_url
+    from nas_skip.search import make_storage
+
+    url = storage or default_storage()
+    console = _console()
+    with serving(url, host, port) as base:
+        page = study_url(make_storage(url), base, study)
+        console.print(f"optuna-dashboard on {url}", soft_wrap=True)
+        console.print(f"open {page}   (Ctrl-C stops it)", soft_wrap=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopped", soft_wrap=True)

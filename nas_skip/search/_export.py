@@ -130,7 +130,7 @@ def _metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> dict[s
         "study": study.study_name,
         "trial": trial.number,
         "values": dict(zip(objectives, trial.values, strict=False)),
-        "params": trial.params,
+        "choices": trial.params,
         "space": study.user_attrs.get("space"),
         "dataset": study.user_attrs.get("dataset"),
         "epochs": study.user_attrs.get("epochs"),

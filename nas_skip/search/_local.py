@@ -38,7 +38,7 @@ class _Budget:
         if trial.state == TrialState.FAIL:  # one line; Optuna's own report is a traceback
             reason = trial.user_attrs.get("fail_reason", "see the trial's fail_reason")
             sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
-        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        finished = study._storage.get_n_trials(study._study_id, FINISHED)  # a COUNT query
         if finished >= self.target or self.failures >= self.max_failures:
             study.stop()
 
@@ -78,27 +78,30 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     return budget.failures
 
 
-def _worker_main(config: SearchConfig, index: int) -> None:
+def _worker_main(config: SearchConfig, index: int, objective: Objective | None) -> None:
     # a fresh process: load the space again (specs hold no live state)
     space = load_space(config.space, config.dataset)
     try:
-        optimize(config, space, index)
+        optimize(config, space, index, objective)
     except KeyboardInterrupt:
         pass  # the parent reports the interruption; Optuna has marked the trial FAIL
 
 
-def run_local(config: SearchConfig, space: Space) -> None:
+def run_local(config: SearchConfig, space: Space, objective: Objective | None = None) -> None:
     """Run the search with ``config.workers`` workers.
+
+    ``objective`` replaces the shared one (benchmarks measure the framework with a trivial
+    objective); it must be picklable by reference for several workers.
 
     Raises:
         KeyboardInterrupt: Ctrl-C; the running trials are marked FAIL by Optuna.
         SearchError: every trial of a worker failed (a broken setup).
     """
     if config.workers == 1:
-        failures = optimize(config, space)
+        failures = optimize(config, space, 0, objective)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork after torch and threads start
-        procs = [ctx.Process(target=_worker_main, args=(config, i), daemon=False)
+        procs = [ctx.Process(target=_worker_main, args=(config, i, objective), daemon=False)
                  for i in range(config.workers)]  # fmt: skip
         for p in procs:
             p.start()

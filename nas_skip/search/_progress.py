@@ -7,11 +7,10 @@ rather than listening to one process, so what it shows is what the study holds.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import (
@@ -41,6 +40,7 @@ class StudyWatcher:
         self.console = console or Console(stderr=True)
         self.enabled = enabled
         self._stop = threading.Event()
+        self._storage: BaseStorage | None = None
         self._thread: threading.Thread | None = None
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -76,8 +76,9 @@ class StudyWatcher:
                 pass
 
     def refresh(self) -> None:
-        study = optuna.load_study(study_name=self.study_name,
-                                  storage=self._storage())  # fmt: skip
+        if self._storage is None:  # opened in the polling thread, used only there
+            self._storage = make_storage(self.storage_url)
+        study = optuna.load_study(study_name=self.study_name, storage=self._storage)
         trials = study.get_trials(deepcopy=False)
         c = counts(trials)
         best = best_value(trials, self.maximize)
@@ -87,11 +88,6 @@ class StudyWatcher:
         )
         self._progress.update(self._task, completed=min(c["finished"], self.target),
                               status=status)  # fmt: skip
-
-    def _storage(self) -> Any:
-        if not hasattr(self, "_storage_obj"):
-            self._storage_obj = make_storage(self.storage_url)
-        return self._storage_obj
 
 
 def best_value(trials: list[FrozenTrial], maximize: bool) -> float | None:
@@ -135,13 +131,3 @@ def summary_table(study: optuna.Study, objectives: tuple[str, ...], n: int = 5) 
         table.add_row(str(t.number), *values, f"{t.user_attrs.get('params', 0):,}",
                       str(t.user_attrs.get("hash", "")), kept)  # fmt: skip
     return table
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()

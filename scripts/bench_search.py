@@ -1,0 +1,130 @@
+"""Benchmark the search frameworks' cost: what nas-skip adds around a trial.
+
+Prints one JSON line:
+
+- ``local_overhead_ratio``: per-trial time of the local backend with a trivial objective
+  over plain ``study.optimize`` with the same objective on the same kind of storage
+  (SQLite file), side by side, medians of interleaved repetitions. Goal <= 1.2.
+- ``ray_overhead_ratio`` / ``ray_ms_per_trial``: the Ray backend with a trivial objective
+  over plain Ray Tune + OptunaSearch with actor reuse. Goals <= 1.0 and <= 100 ms.
+- ``local_speedup_2_workers`` / ``ray_speedup_2_workers``: throughput of 2 workers over 1
+  on a CPU-bound objective (about 0.4 s of pure computation per trial). Goal >= 1.8.
+- ``dedup_saved``: the fraction of trainings that dedup saved in a search of a small space.
+
+``--quick`` runs fewer trials (noisier); ``--no-ray`` leaves Ray out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas_skip.search import SearchConfig, search
+from nas_skip.search._local import run_local
+from nas_skip.search._storage import open_study
+from nas_skip.spaces import load_space
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def trivial(trial: optuna.Trial) -> float:
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def cpu_bound(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    total = 0.0
+    for i in range(2_000_000):  # pure Python: one core, no threads, no I/O
+        total += (i % 7) * x
+    return total % 1.0
+
+
+def _config(tmp: Path, name: str, trials: int, **kw: Any) -> SearchConfig:
+    return SearchConfig(space="deep_mlp", trials=trials, study=name, seed=0,
+                        storage=f"sqlite:///{tmp / (name + '.db')}",
+                        artifacts=str(tmp / "artifacts"), **kw)  # fmt: skip
+
+
+def local_run(tmp: Path, name: str, trials: int, objective: Any, workers: int = 1) -> float:
+    """Seconds per trial of nas-skip's local backend with ``objective``."""
+    config = _config(tmp, name, trials, workers=workers, sampler="random", pruning=False)
+    space = load_space("deep_mlp")
+    open_study(config, space.name, space.dataset, config.space)  # as search() does first
+    start = time.perf_counter()
+    run_local(config, space, objective)
+    return (time.perf_counter() - start) / trials
+
+
+def plain_run(tmp: Path, name: str, trials: int) -> float:
+    """Seconds per trial of plain ``study.optimize`` on a SQLite file."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp / (name + '.db')}", study_name=name,
+                                sampler=optuna.samplers.RandomSampler(seed=0),
+                                direction="maximize")  # fmt: skip
+    start = time.perf_counter()
+    study.optimize(trivial, n_trials=trials)
+    return (time.perf_counter() - start) / trials
+
+
+def bench_local_overhead(tmp: Path, trials: int, reps: int) -> dict[str, float]:
+    ours, plain = [], []
+    for r in range(reps):  # interleaved: both see the same machine state
+        plain.append(plain_run(tmp, f"plain{r}", trials))
+        ours.append(local_run(tmp, f"ours{r}", trials, trivial))
+    o, p = statistics.median(ours), statistics.median(plain)
+    return {"local_ms_per_trial": round(1000 * o, 2), "plain_optuna_ms_per_trial":
+            round(1000 * p, 2), "local_overhead_ratio": round(o / p, 3)}  # fmt: skip
+
+
+def bench_local_speedup(tmp: Path, trials: int) -> dict[str, float]:
+    one = local_run(tmp, "w1", trials, cpu_bound, workers=1)
+    two = local_run(tmp, "w2", trials, cpu_bound, workers=2)
+    return {"local_s_per_trial_1_worker": round(one, 3),
+            "local_s_per_trial_2_workers": round(two, 3),
+            "local_speedup_2_workers": round(one / two, 3)}  # fmt: skip
+
+
+def bench_dedup(tmp: Path, trials: int) -> dict[str, float]:
+    space = tmp / "small.yaml"
+    space.write_text(
+        "name: small\ndomain: vector\ndataset: digits\nfamily: chain\n"
+        "skeleton: {depth: {low: 1, high: 2}, width: 8, ops: [linear_relu], hop_window: 1,"
+        " kinds: [none, add]}\ntrain: {lr: 0.05, batch_size: 256}\n"
+    )
+    config = SearchConfig(space=str(space), trials=trials, epochs=2, seed=0, pruning=False,
+                          sampler="tpe", storage=f"sqlite:///{tmp / 'dedup.db'}",
+                          artifacts=str(tmp / "artifacts"))  # fmt: skip
+    result = search(config, progress=False)
+    return {"dedup_trials": result.finished, "dedup_duplicates": result.duplicates,
+            "dedup_saved": round(result.duplicates / max(1, result.finished), 3)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+    trials = 20 if args.quick else 60
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        out |= bench_local_overhead(tmp, trials, reps=2 if args.quick else 3)
+        out |= bench_local_speedup(tmp, 6 if args.quick else 12)
+        out |= bench_dedup(tmp, 10 if args.quick else 20)
+        if not args.no_ray:
+            from bench_search_ray import bench_ray  # scripts/ is on the path
+
+            out |= bench_ray(tmp, trials, quick=args.quick)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
