@@ -43,3 +43,30 @@ def costs(genotype: Genotype) -> list[NodeCost]:
             p, f = p + mp, f + mf
         rows.append(NodeCost(node_id, node.op, plan.out, p, f))
     return rows
+
+
+def topology(genotype: Genotype) -> dict[str, int]:
+    """Topology features of the compiled graph, for notes, reports and analysis.
+
+    ``depth``: op nodes on the longest input -> output path; ``skips_<kind>``: edges of
+    each skip kind (every kind but ``seq``; ``none`` edges are switched off and not
+    counted); ``longest_skip``: the largest hop distance of a skip, measured in depth
+    levels (1 = from the previous level, as a ResNet shortcut over one layer spans 2).
+    """
+    level = {genotype.order[0]: 0}
+    for node_id in genotype.order[1:]:
+        plan = genotype.plans[node_id]
+        level[node_id] = 1 + max(level[m.edge.src] for m in (*plan.base, *plan.additive))
+    features = {"depth": level[genotype.output], "nodes": len(genotype.nodes)}
+    for kind in MERGES:
+        if kind not in ("seq", "none"):
+            features[f"skips_{kind}"] = 0
+    longest = 0
+    for plan in genotype.plans.values():
+        for merge in (*plan.base, *plan.additive):
+            e = merge.edge
+            if e.kind != "seq":
+                features[f"skips_{e.kind}"] += 1
+                longest = max(longest, level[e.dst] - level[e.src])
+    features["longest_skip"] = longest
+    return features

@@ -120,3 +120,25 @@ def test_compound_strides_align_by_their_effective_factor() -> None:
     assert "stride=4" in (g.plans["c2"].additive[0].shortcut.module or "")
     doc["edges"][-1]["align"] = "zero_pad"
     assert "::4, ::4" in Genotype.from_json(doc).plans["c2"].additive[0].shortcut.steps[0]
+
+
+def test_topology_features() -> None:
+    from nas_skip.genotype import topology
+
+    doc = chain(
+        [4],
+        {"id": "a", "op": "linear", "features": 4},
+        {"id": "b", "op": "linear", "features": 4},
+        {"id": "c", "op": "identity"},
+        {"id": "d", "op": "identity"},
+        edges=[
+            {"src": "input", "dst": "c", "kind": "add"},
+            {"src": "a", "dst": "d", "kind": "gated"},
+            {"src": "input", "dst": "d", "kind": "none"},
+        ],
+    )
+    f = topology(Genotype.from_json(doc))
+    assert f["depth"] == 4 and f["nodes"] == 4
+    assert (f["skips_add"], f["skips_gated"], f["skips_concat"]) == (1, 1, 0)
+    assert f["longest_skip"] == 3  # input (level 0) -> c (level 3)
+    assert "skips_none" not in f and "skips_seq" not in f
