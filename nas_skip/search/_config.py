@@ -99,6 +99,11 @@ class SearchConfig:
         return self.sampler or ("nsga2" if self.multi_objective else "tpe")
 
     @property
+    def max_failures(self) -> int:
+        """Failures in a row after which a backend gives up: a broken setup, not bad luck."""
+        return max(10, self.trials)
+
+    @property
     def prunes(self) -> bool:
         """Pruning applies to single-objective studies only (Optuna's rule)."""
         return self.pruning and not self.multi_objective

@@ -61,10 +61,11 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     Returns:
         The number of consecutive failures this worker ended with (0 when it ended well).
     """
-    handle = open_study(config, space.name, space.dataset, config.space,
-                        make_sampler(config, worker_index), make_pruner(config))  # fmt: skip
+    handle = open_study(config, space.name, space.dataset, config.space, None, make_pruner(config))
+    # a rerun with the same seed must not propose the same points again: offset the seed
+    handle.study.sampler = make_sampler(config, worker_index, len(handle.study.get_trials()))
     worker = Worker(config, space, handle)
-    budget = _Budget(config.trials, max_failures=max(10, config.trials))
+    budget = _Budget(config.trials, config.max_failures)
     if len(handle.study.get_trials(deepcopy=False, states=FINISHED)) >= config.trials:
         return 0
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
@@ -117,7 +118,7 @@ def run_local(config: SearchConfig, space: Space, objective: Objective | None = 
         failures = 0
         if all(p.exitcode not in (0, None) for p in procs):
             raise SearchError(f"--workers {config.workers}: every worker process failed")
-    if failures >= max(10, config.trials):
+    if failures >= config.max_failures:
         raise SearchError(
             f"{failures} trials failed in a row; see the trials' fail_reason "
             "(nas-skip dashboard) or run one with nas-skip train"

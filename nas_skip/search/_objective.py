@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,13 +23,13 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.data import Dataset, load_dataset
 from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
-from nas_skip.search._storage import StudyHandle, worker_id
+from nas_skip.search._storage import StudyHandle, worker_alive, worker_id
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
 
@@ -126,7 +127,7 @@ def evaluate(
         ("nodes", len(g.nodes)),
     ):
         trial.set_user_attr(name, value)
-    original = _find_finished(worker.study, key)
+    original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
     if original is not None:
         trial.set_user_attr("duplicate_of", original.number)
         for name in METRIC_ATTRS:
@@ -162,11 +163,27 @@ def evaluate(
     return values
 
 
-def _find_finished(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
+def _find_finished(study: optuna.Study, key: str) -> FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if t.user_attrs.get("dedup_key") == key and "duplicate_of" not in t.user_attrs:
             return t
     return None
+
+
+def _wait_for_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
+    """With parallel workers, an earlier trial may be training the same network right now:
+    wait for it rather than train it twice, then reuse it if it completed.
+
+    Only earlier trials are waited for, so two workers never wait for each other; a twin
+    whose process died (a kill -9 on this host) is not waited for.
+    """
+    while True:
+        twins = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                 if t.number < number and t.user_attrs.get("dedup_key") == key
+                 and worker_alive(str(t.user_attrs.get("worker", "")))]  # fmt: skip
+        if not twins:
+            return _find_finished(study, key)
+        time.sleep(0.5)
 
 
 def _dominated(values: list[float], other: list[float], signs: list[float]) -> bool:

@@ -9,8 +9,11 @@ import optuna
 from nas_skip.search._config import SearchConfig
 
 
-def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """The search's sampler; each parallel worker gets its own seed stream.
+def make_sampler(
+    config: SearchConfig, worker: int = 0, offset: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The search's sampler; each parallel worker, and each rerun of a study (``offset``:
+    the trials it already holds), gets its own seed stream.
 
     - ``tpe``: multivariate TPE over groups of parameters that occur together (the
       spaces are define-by-run: depth decides which layer parameters exist), with the
@@ -20,7 +23,7 @@ def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseS
     - ``evolution``: regularized evolution (Real et al. 2019), population and tournament
       from ``--population`` and ``--tournament``.
     """
-    seed = None if config.seed is None else config.seed + 7919 * worker
+    seed = None if config.seed is None else config.seed + 7919 * worker + 104729 * offset
     name = config.sampler_name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -130,6 +130,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def worker_alive(worker: str) -> bool:
+    """Whether the ``host:pid`` worker may still run: dead only if on this host and gone."""
+    host, _, pid = worker.rpartition(":")
+    return not (host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)))
+
+
 def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=2)) -> int:
     """Mark FAIL the RUNNING trials whose process died (a kill -9, a lost machine).
 
@@ -140,14 +146,12 @@ def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=
     Returns:
         How many trials were marked.
     """
-    host = socket.gethostname()
     now = datetime.now()
     marked = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
         if worker:
-            w_host, _, pid = str(worker).rpartition(":")
-            stale = w_host == host and pid.isdigit() and not _alive(int(pid))
+            stale = not worker_alive(str(worker))
         else:
             started = t.datetime_start or now
             stale = now - started > grace
