@@ -82,4 +82,3 @@ def serving(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> Iter
         server.shutdown()
         server.server_close()
         thread.join()
-

@@ -29,6 +29,7 @@ from nas_skip.data import Dataset, load_dataset
 from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
+from nas_skip.search._describe import save_note, upload_drawing
 from nas_skip.search._storage import StudyHandle, worker_alive, worker_id
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
@@ -118,6 +119,12 @@ def evaluate(
     config = worker.config
     key = dedup_key(g, hparams, config.epochs, worker.space.dataset)
     rows = costs(g)
+    attrs: dict[str, Any] = {}  # what this trial stored, for its dashboard note
+
+    def put(name: str, value: Any) -> None:
+        attrs[name] = value
+        trial.set_user_attr(name, value)
+
     for name, value in (
         ("genotype", json.dumps(g.to_json(), separators=(",", ":"))),
         ("hash", g.canonical_hash()),
@@ -126,40 +133,49 @@ def evaluate(
         ("flops", sum(r.flops for r in rows)),
         ("nodes", len(g.nodes)),
     ):
-        trial.set_user_attr(name, value)
+        put(name, value)
+    upload_drawing(trial, worker.handle, g)
+    save_note(trial, g, attrs)
     original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
     if original is not None:
-        trial.set_user_attr("duplicate_of", original.number)
+        put("duplicate_of", original.number)
         for name in METRIC_ATTRS:
             if name in original.user_attrs:
-                trial.set_user_attr(name, original.user_attrs[name])
-        trial.set_user_attr("train_seconds", 0.0)
+                put(name, original.user_attrs[name])
+        put("train_seconds", 0.0)
+        save_note(trial, g, attrs)
         return list(original.values)
     seed = ((config.seed or 0) + trial.number) % 2**31
     try:
         train_config = TrainConfig(epochs=config.epochs, seed=seed, threads=config.threads,
                                    **hparams)  # fmt: skip
         result, model = fit(g, worker.dataset, train_config, reporter)
-    except optuna.TrialPruned:
+    except optuna.TrialPruned as exc:
+        put("pruned_reason", str(exc) or "pruned")
+        save_note(trial, g, attrs)
         raise
     except TrialDiverged as exc:
         # hopeless, not broken: PRUNED, so that samplers learn from it (they skip FAILs)
-        trial.set_user_attr("pruned_reason", f"diverged: {exc}")
+        put("pruned_reason", f"diverged: {exc}")
+        save_note(trial, g, attrs)
         raise optuna.TrialPruned(f"diverged: {exc}") from None
     except (MemoryError, torch.OutOfMemoryError) as exc:
-        trial.set_user_attr("fail_reason", f"out of memory: {_reason(exc)}")
+        put("fail_reason", f"out of memory: {_reason(exc)}")
+        save_note(trial, g, attrs)
         raise
     except Exception as exc:
-        trial.set_user_attr("fail_reason", _reason(exc))
+        put("fail_reason", _reason(exc))
+        save_note(trial, g, attrs)
         raise
     metrics = result.to_dict()
     for name in METRIC_ATTRS:
-        trial.set_user_attr(name, metrics[name])
+        put(name, metrics[name])
     values = _values(result, config.objectives)
     if any(not math.isfinite(v) for v in values):
-        trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
+        put("fail_reason", f"non-finite objective values {values}")
         raise TrialDiverged(f"non-finite objective values {values}")
     _keep_weights(trial, worker, values, model)
+    save_note(trial, g, attrs)
     return values
 
 
@@ -229,7 +245,6 @@ def local_reporter(trial: optuna.Trial, prunes: bool) -> Reporter:
             return
         trial.report(metrics.val_accuracy, epoch)
         if trial.should_prune():
-            trial.set_user_attr("pruned_reason", f"pruned by the pruner after epoch {epoch}")
-            raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+            raise optuna.TrialPruned(f"pruned by the pruner after epoch {epoch}")
 
     return report

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 #: set before ``import ray``: a single-node Ray whose processes all use 127.0.0.1
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+Trainable = Callable[..., None]
 
 
-def run_ray(config: SearchConfig, space: Space) -> None:
+def run_ray(config: SearchConfig, space: Space, trainable: Trainable | None = None) -> None:
     """Run the search on Ray Tune until the study holds ``config.trials`` finished trials.
 
     Args:
@@ -54,6 +55,8 @@ def run_ray(config: SearchConfig, space: Space) -> None:
             down at the end), "auto" or host:port joins a cluster (disconnected at the
             end). A Ray already initialised in this process is used and left running.
         space: the space, loaded for ``config.dataset``.
+        trainable: replaces :func:`train_trial` (benchmarks measure the framework with a
+            trivial one); called as ``trainable(trial_config, search=config)``.
 
     Raises:
         KeyboardInterrupt: Ctrl-C; the running trials are marked FAIL.
@@ -62,7 +65,7 @@ def run_ray(config: SearchConfig, space: Space) -> None:
     """
     shipped = _shipped_config(config)
     with _ray_session(config):
-        _tune(shipped, space, _scheduler(config))
+        _tune(shipped, space, _scheduler(config), trainable or train_trial)
 
 
 def _shipped_config(config: SearchConfig) -> SearchConfig:
@@ -150,7 +153,8 @@ def _quiet_tune() -> Iterator[None]:
 
 
 # --- the Tuner --------------------------------------------------------------------------------
-def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None) -> None:
+def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
+          trainable_fn: Trainable) -> None:  # fmt: skip
     import ray
     from ray import tune
 
@@ -163,7 +167,7 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None) 
     existing = len(optuna.load_study(study_name=study_name, storage=storage).get_trials())
     sampler = make_sampler(config, 0, existing)  # a rerun must not replay the same proposals
     searcher = StudySearch(config, space, storage, study_name, sampler, str(runs / study_name))
-    trainable = tune.with_resources(tune.with_parameters(train_trial, search=config),
+    trainable = tune.with_resources(tune.with_parameters(trainable_fn, search=config),
                                     _resources(config, ray.cluster_resources()))  # fmt: skip
 
     def trial_name(trial: Any) -> str:  # Tune's default puts the whole config in the name

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import optuna_dashboard
 import pytest
 import torch
 from conftest import write_space
@@ -71,6 +72,15 @@ def test_trials_land_in_storage_with_their_attributes(
             assert sorted(t.intermediate_values) == [1, 2, 3]
             assert a["train_seconds"] > 0
     assert result.study.user_attrs["dataset"] == "digits"
+    for t in trials:  # every trial shows its architecture in optuna-dashboard
+        drawing = tmp_path / "artifacts" / t.user_attrs["topology_artifact"]
+        assert drawing.read_text().startswith("<?xml") and "<svg" in drawing.read_text()
+        note = optuna_dashboard.get_note(optuna.trial.Trial(result.study, t._trial_id))
+        assert t.user_attrs["hash"] in note and "skips by kind" in note
+        if "duplicate_of" in t.user_attrs:
+            assert f"duplicate of trial {t.user_attrs['duplicate_of']}" in note
+        elif t.state == TrialState.COMPLETE:
+            assert f"validation {t.values[0]:.4f}" in note
 
 
 def test_trials_is_a_total_so_reruns_continue(

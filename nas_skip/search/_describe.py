@@ -1,0 +1,82 @@
+"""What optuna-dashboard shows of each trial: its topology drawing and a markdown note.
+
+The drawing (SVG: nodes with op and output shape, edges coloured and styled by kind, a
+legend) is an Optuna artifact of the trial; the note (optuna-dashboard's notes) sums the
+genotype up: depth, skips by kind, parameters, FLOPs, hash, and ``duplicate_of``. Both
+are written where the trial runs, so they work for both backends, Ray workers included.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas_skip.genotype import Genotype, costs, topology
+from nas_skip.search._storage import StudyHandle
+
+DRAWING = "topology.svg"
+
+
+def _human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:g}"
+
+
+def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str:
+    """Upload the topology drawing as an artifact of ``trial``; returns the artifact id."""
+    from nas_skip.draw import to_svg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / DRAWING
+        path.write_text(to_svg(g), encoding="utf-8")
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=handle.artifact_store,
+            file_path=str(path),
+            study_or_trial=trial,
+            mimetype="image/svg+xml",
+        )
+    trial.set_user_attr("topology_artifact", artifact_id)
+    return artifact_id
+
+
+def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
+    """The markdown note of a trial from its genotype and user attributes."""
+    t = topology(g)
+    rows = costs(g)
+    params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
+    kinds = [k.removeprefix("skips_") for k in t if k.startswith("skips_")]
+    skips = ", ".join(f"{k} {t['skips_' + k]}" for k in kinds)
+    lines = [
+        f"### Trial {trial_number}: `{g.canonical_hash()}`",
+        "",
+        "| depth | nodes | parameters | FLOPs | longest skip |",
+        "|---|---|---|---|---|",
+        f"| {t['depth']} | {t['nodes']} | {params:,} | {_human(flops)} | {t['longest_skip']} |",
+        "",
+        f"**skips by kind**: {skips}",
+    ]
+    if "duplicate_of" in attrs:
+        lines += ["", f"**duplicate of trial {attrs['duplicate_of']}**: not trained again"]
+    if "val_accuracy" in attrs:
+        lines += [
+            "",
+            f"validation {attrs['val_accuracy']:.4f}, test {attrs.get('test_accuracy', 0):.4f}, "
+            f"latency {attrs.get('latency_ms', 0):.2f} ms, "
+            f"training {attrs.get('train_seconds', 0):.1f} s",
+        ]
+    for key in ("fail_reason", "pruned_reason"):
+        if key in attrs:
+            lines += ["", f"**{key.replace('_', ' ')}**: {attrs[key]}"]
+    return "\n".join(lines) + "\n"
+
+
+def save_note(trial: optuna.Trial, g: Genotype, attrs: dict[str, Any]) -> None:
+    """Write (or rewrite) the trial's optuna-dashboard note."""
+    import optuna_dashboard
+
+    optuna_dashboard.save_note(trial, note(trial.number, g, attrs))

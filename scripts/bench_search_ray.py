@@ -1,0 +1,108 @@
+"""The Ray half of ``bench_search.py``: nas-skip's Ray backend against plain Ray Tune.
+
+Both sides run the same trivial work on the same local Ray (loopback only, started once):
+one define-by-run parameter asked through OptunaSearch on a SQLite study, a trainable
+that reports it once, ``reuse_actors=True``, one trial at a time. nas-skip's side is its
+real backend (searcher, budget, storage checks) with a one-parameter space and a trivial
+trainable in place of training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas_skip.search import SearchConfig
+from nas_skip.search._ray import run_ray
+from nas_skip.search._storage import make_storage, open_study
+from nas_skip.spaces import load_space
+
+ONE_PARAM = """name: one
+domain: vector
+dataset: digits
+family: chain
+skeleton: {depth: 1, width: 8, ops: [linear_relu], hop_window: 1, kinds: [none, add]}
+train: {lr: 0.05, batch_size: 256}
+"""
+
+
+def trivial_trainable(trial_config: dict[str, Any], search: SearchConfig) -> None:
+    from ray import tune
+
+    tune.report({"epoch": search.epochs, "accuracy": 0.5, "final": True, "duplicate": False})
+
+
+def busy_trainable(trial_config: dict[str, Any], search: SearchConfig) -> None:
+    from ray import tune
+
+    total = 0
+    for i in range(2_000_000):  # pure Python, as bench_search's cpu_bound
+        total += i % 7
+    tune.report({"epoch": search.epochs, "accuracy": (total % 10) / 10, "final": True,
+                 "duplicate": False})  # fmt: skip
+
+
+def ours(tmp: Path, name: str, trials: int, trainable: Any, workers: int = 1) -> float:
+    space_file = tmp / "one.yaml"
+    space_file.write_text(ONE_PARAM)
+    config = SearchConfig(space=str(space_file), trials=trials, epochs=1, study=name, seed=0,
+                          sampler="random", pruning=False, workers=workers, keep=0,
+                          storage=f"sqlite:///{tmp / (name + '.db')}",
+                          artifacts=str(tmp / "artifacts"))  # fmt: skip
+    space = load_space(config.space)
+    open_study(config, space.name, space.dataset, config.space)
+    start = time.perf_counter()
+    run_ray(config, space, trainable)
+    return (time.perf_counter() - start) / trials
+
+
+def plain(tmp: Path, name: str, trials: int) -> float:
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    def space(trial: optuna.Trial) -> None:
+        trial.suggest_categorical("edge", ["none", "add"])
+
+    def trainable(config: dict[str, Any]) -> None:
+        tune.report({"accuracy": 0.5})
+
+    storage = make_storage(f"sqlite:///{tmp / (name + '.db')}")
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    searcher = OptunaSearch(space=space, metric="accuracy", mode="max", storage=storage,
+                            study_name=name, sampler=sampler)  # fmt: skip
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=trials,
+                                    max_concurrent_trials=1, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(tmp / "ray"), name=name, verbose=0),
+    )  # fmt: skip
+    start = time.perf_counter()
+    tuner.fit()
+    return (time.perf_counter() - start) / trials
+
+
+def bench_ray(tmp: Path, trials: int, quick: bool) -> dict[str, Any]:
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only, before import
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    import ray
+
+    ray.init(address="local", include_dashboard=False, num_cpus=os.cpu_count(),
+             log_to_driver=False)  # fmt: skip
+    try:
+        mine, base = [], []
+        for r in range(1 if quick else 2):  # interleaved; the first of each warms actors
+            base.append(plain(tmp, f"rplain{r}", trials))
+            mine.append(ours(tmp, f"rours{r}", trials, trivial_trainable))
+        one = ours(tmp, "rw1", 6 if quick else 12, busy_trainable, workers=1)
+        two = ours(tmp, "rw2", 6 if quick else 12, busy_trainable, workers=2)
+    finally:
+        ray.shutdown()
+    m, b = min(mine), min(base)
+    return {"ray_ms_per_trial": round(1000 * m, 1), "plain_ray_ms_per_trial": round(1000 * b, 1),
+            "ray_overhead_ratio": round(m / b, 3), "ray_s_per_trial_1_worker": round(one, 3),
+            "ray_s_per_trial_2_workers": round(two, 3),
+            "ray_speedup_2_workers": round(one / two, 3)}  # fmt: skip
