@@ -40,7 +40,7 @@ def busy_trainable(trial_config: dict[str, Any], search: SearchConfig) -> None:
     from ray import tune
 
     total = 0
-    for i in range(2_000_000):  # pure Python, as bench_search's cpu_bound
+    for i in range(16_000_000):  # pure Python, as bench_search's cpu_bound
         total += i % 7
     tune.report({"epoch": search.epochs, "accuracy": (total % 10) / 10, "final": True,
                  "duplicate": False})  # fmt: skip
@@ -60,22 +60,26 @@ def ours(tmp: Path, name: str, trials: int, trainable: Any, workers: int = 1) ->
     return (time.perf_counter() - start) / trials
 
 
+def plain_space(trial: optuna.Trial) -> None:  # module level: OptunaSearch pickles it
+    trial.suggest_categorical("edge", ["none", "add"])
+
+
+def plain_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    tune.report({"accuracy": 0.5})
+
+
 def plain(tmp: Path, name: str, trials: int) -> float:
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    def space(trial: optuna.Trial) -> None:
-        trial.suggest_categorical("edge", ["none", "add"])
-
-    def trainable(config: dict[str, Any]) -> None:
-        tune.report({"accuracy": 0.5})
-
     storage = make_storage(f"sqlite:///{tmp / (name + '.db')}")
     sampler = optuna.samplers.RandomSampler(seed=0)
-    searcher = OptunaSearch(space=space, metric="accuracy", mode="max", storage=storage,
+    searcher = OptunaSearch(space=plain_space, metric="accuracy", mode="max", storage=storage,
                             study_name=name, sampler=sampler)  # fmt: skip
     tuner = tune.Tuner(
-        trainable,
+        plain_trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=trials,
                                     max_concurrent_trials=1, reuse_actors=True),
         run_config=tune.RunConfig(storage_path=str(tmp / "ray"), name=name, verbose=0),
@@ -97,12 +101,31 @@ def bench_ray(tmp: Path, trials: int, quick: bool) -> dict[str, Any]:
         for r in range(1 if quick else 2):  # interleaved; the first of each warms actors
             base.append(plain(tmp, f"rplain{r}", trials))
             mine.append(ours(tmp, f"rours{r}", trials, trivial_trainable))
-        one = ours(tmp, "rw1", 6 if quick else 12, busy_trainable, workers=1)
-        two = ours(tmp, "rw2", 6 if quick else 12, busy_trainable, workers=2)
+        n = 6 if quick else 16
+        wall_one = ours(tmp, "rw1", n, busy_trainable, workers=1)
+        wall_two = ours(tmp, "rw2", n, busy_trainable, workers=2)
     finally:
         ray.shutdown()
-    m, b = min(mine), min(base)
+    m = min(steady(tmp, f"rours{r}") for r in range(len(mine)))
+    b = min(steady(tmp, f"rplain{r}") for r in range(len(base)))
+    one, two = rate(tmp, "rw1"), rate(tmp, "rw2")
     return {"ray_ms_per_trial": round(1000 * m, 1), "plain_ray_ms_per_trial": round(1000 * b, 1),
-            "ray_overhead_ratio": round(m / b, 3), "ray_s_per_trial_1_worker": round(one, 3),
-            "ray_s_per_trial_2_workers": round(two, 3),
-            "ray_speedup_2_workers": round(one / two, 3)}  # fmt: skip
+            "ray_overhead_ratio": round(m / b, 3),
+            "ray_wall_ms_per_trial": round(1000 * min(mine), 1),
+            "plain_ray_wall_ms_per_trial": round(1000 * min(base), 1),
+            "ray_trials_per_s_1_worker": round(one, 3),
+            "ray_trials_per_s_2_workers": round(two, 3),
+            "ray_speedup_2_workers": round(two / one, 3),
+            "ray_wall_speedup_2_workers": round(wall_one / wall_two, 3)}  # fmt: skip
+
+
+def steady(tmp: Path, name: str) -> float:
+    from bench_search import steady_seconds_per_trial
+
+    return steady_seconds_per_trial(f"sqlite:///{tmp / (name + '.db')}", name)
+
+
+def rate(tmp: Path, name: str) -> float:
+    from bench_search import throughput
+
+    return throughput(f"sqlite:///{tmp / (name + '.db')}", name)

@@ -29,17 +29,22 @@ class _Budget:
     """Stops ``optimize`` once the study holds ``target`` finished trials, or when this
     worker has seen ``max_failures`` failures in a row (a broken setup, not bad luck)."""
 
-    def __init__(self, target: int, max_failures: int) -> None:
+    def __init__(self, target: int, max_failures: int, finished: int, alone: bool) -> None:
         self.target, self.max_failures = target, max_failures
         self.failures = 0
+        # alone (one worker), the count is kept here rather than asked of the storage
+        self.finished, self.alone = finished, alone
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
         if trial.state == TrialState.FAIL:  # one line; Optuna's own report is a traceback
             reason = trial.user_attrs.get("fail_reason", "see the trial's fail_reason")
             sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
-        finished = study._storage.get_n_trials(study._study_id, FINISHED)  # a COUNT query
-        if finished >= self.target or self.failures >= self.max_failures:
+        if self.alone:
+            self.finished += trial.state in FINISHED
+        else:  # other workers finish trials too: a COUNT query
+            self.finished = study._storage.get_n_trials(study._study_id, FINISHED)
+        if self.finished >= self.target or self.failures >= self.max_failures:
             study.stop()
 
 
@@ -65,9 +70,10 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     # a rerun with the same seed must not propose the same points again: offset the seed
     handle.study.sampler = make_sampler(config, worker_index, len(handle.study.get_trials()))
     worker = Worker(config, space, handle)
-    budget = _Budget(config.trials, config.max_failures)
-    if len(handle.study.get_trials(deepcopy=False, states=FINISHED)) >= config.trials:
+    finished = handle.study._storage.get_n_trials(handle.study._study_id, FINISHED)
+    if finished >= config.trials:
         return 0
+    budget = _Budget(config.trials, config.max_failures, finished, alone=config.workers == 1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
     handle.study.optimize(
         objective or objective_for(worker),
