@@ -73,6 +73,17 @@ class _Builder:
                 item["align"] = align
             self.edges.append(item)
 
+    def stem(self, op: str, width: int) -> str:
+        """The fixed first layer, fed by the input."""
+        self.edge("input", self.node("stem", op, width))
+        return "stem"
+
+    def finish(self, prev: str, op: str, classes: int) -> Doc:
+        """The head (``classes`` outputs) after ``prev``, and the finished document."""
+        self.nodes.append({"id": "head", "op": op, "classes": classes})
+        self.edge(prev, "head")
+        return self.doc("head")
+
     def doc(self, output: str) -> Doc:
         return {
             "schema": 1,
@@ -135,13 +146,11 @@ def build_chain(pick: Picker, space: Space) -> Doc:
     depth, width = pick("depth", s["depth"]), pick("width", s["width"])
     prev = "input"
     if s["stem"] is not None:
-        prev = b.node("stem", s["stem"], width)
-        b.edge("input", prev)
+        prev = b.stem(s["stem"], width)
     out = _layers(b, pick, "", "", prev, prev, depth, width, space)
-    head = b.node("head", "linear_head" if space.domain == "vector" else "gap_linear")
-    b.nodes[-1]["classes"] = space.num_classes
-    b.edge(out, head)
-    return b.doc(head)
+    return b.finish(
+        out, "linear_head" if space.domain == "vector" else "gap_linear", space.num_classes
+    )
 
 
 def build_stages(pick: Picker, space: Space) -> Doc:
@@ -149,8 +158,7 @@ def build_stages(pick: Picker, space: Space) -> Doc:
     s = space.spec.skeleton
     b = _Builder(space.input_shape)
     width = pick("width", s["width"])
-    prev = b.node("stem", "conv3x3_bn_relu", width)
-    b.edge("input", prev)
+    prev = b.stem("conv3x3_bn_relu", width)
     for k in range(1, s["stages"] + 1):
         depth = pick(f"depth:s{k}", s["depth"])
         align = "auto"
@@ -161,10 +169,7 @@ def build_stages(pick: Picker, space: Space) -> Doc:
         prev = _layers(
             b, pick, f"s{k}_", f"s{k}.", f"s{k}.in", prev, depth, c, space, stride, align
         )
-    head = b.node("head", "gap_linear")
-    b.nodes[-1]["classes"] = space.num_classes
-    b.edge(prev, head)
-    return b.doc(head)
+    return b.finish(prev, "gap_linear", space.num_classes)
 
 
 def _cell(pick: Picker, space: Space) -> tuple[list[str], list[tuple[int, int, str]]]:
@@ -197,8 +202,7 @@ def build_cell(pick: Picker, space: Space) -> Doc:
     width = pick("width", s["width"])
     ops, edges = _cell(pick, space)
     n = s["nodes"]
-    prev = b.node("stem", "conv3x3_bn_relu", width)
-    b.edge("input", prev)
+    prev = b.stem("conv3x3_bn_relu", width)
     for k in range(1, s["stages"] + 1):
         if k > 1:
             down = b.node(f"down{k}", "maxpool3x3", stride=2)
@@ -212,10 +216,7 @@ def build_cell(pick: Picker, space: Space) -> Doc:
             for i, j, kind in edges:
                 b.edge(names[i], names[j], kind)
             prev = names[n - 1]
-    head = b.node("head", "gap_linear")
-    b.nodes[-1]["classes"] = space.num_classes
-    b.edge(prev, head)
-    return b.doc(head)
+    return b.finish(prev, "gap_linear", space.num_classes)
 
 
 def build_dense(pick: Picker, space: Space) -> Doc:
@@ -224,8 +225,7 @@ def build_dense(pick: Picker, space: Space) -> Doc:
     b = _Builder(space.input_shape)
     growth, compression = pick("growth", s["growth"]), pick("compression", s["compression"])
     width = 2 * growth
-    prev = b.node("stem", "conv3x3_bn_relu", width)
-    b.edge("input", prev)
+    prev = b.stem("conv3x3_bn_relu", width)
     for k in range(1, s["blocks"] + 1):
         depth = pick(f"layers:b{k}", s["layers"])
         layers = {-1: prev}
@@ -248,10 +248,7 @@ def build_dense(pick: Picker, space: Space) -> Doc:
             b.edge(prev, t)
             prev = b.node(f"t{k}_pool", "avgpool3x3", stride=2)
             b.edge(t, prev)
-    head = b.node("head", "gap_linear")
-    b.nodes[-1]["classes"] = space.num_classes
-    b.edge(prev, head)
-    return b.doc(head)
+    return b.finish(prev, "gap_linear", space.num_classes)
 
 
 def _block(b: _Builder, pick: Picker, space: Space, name: str, src: str, width: int) -> str:
@@ -286,10 +283,7 @@ def build_unet(pick: Picker, space: Space) -> Doc:
         b.edge(up, fuse)
         b.edge(encoders[k], fuse, pick.choice(f"skip:l{k}", s["long_kinds"]))
         prev = _block(b, pick, space, f"dec{k}", fuse, width * 2**k)
-    head = b.node("head", "conv1x1_head")
-    b.nodes[-1]["classes"] = space.num_classes
-    b.edge(prev, head)
-    return b.doc(head)
+    return b.finish(prev, "conv1x1_head", space.num_classes)
 
 
 BUILDERS: dict[str, Callable[[Picker, Space], Doc]] = {
