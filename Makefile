@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	         --extra-index-url https://download.pytorch.org/whl/cpu; \
 	fi
 	$(PY) -m pip install -q -e ".[dev]"
+	# the browser tests drive Debian's Chromium (never a downloaded browser)
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $(STAMP)
 
 lint: $(STAMP)
