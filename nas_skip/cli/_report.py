@@ -1,0 +1,29 @@
+"""``nas-skip report``: a study's trial table and its self-contained report page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nas_skip.cli._app import app
+
+
+@app.command()
+def report(
+    study: Annotated[str, typer.Option("--study", help="Study name.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the report into.")],
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Optuna storage URL or journal file [runs/nas_skip.db]."),
+    ] = None,
+) -> None:
+    """Write trials.csv, trials.parquet and report.html (one file, opens offline)."""
+    from nas_skip.dashboard import default_storage
+    from nas_skip.report import write_report
+
+    files = write_report(storage or default_storage(), study, out)
+    # one path per line, nothing else: easy to pipe into a script or an `open`
+    for path in (files.csv, files.parquet, files.html):
+        print(path)

@@ -1,0 +1,270 @@
+"""The report's plots: plotly figures built from the study and its trial table.
+
+Each builder returns a :class:`Plot`: a figure, or a sentence saying why there is none
+(too few trials, nothing to compare), so that a young or odd study still gets a page.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_skip.genotype import topology
+from nas_skip.report._table import genotype_of, skip_hops
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: objectives whose values span orders of magnitude: drawn on a log axis
+LOG_OBJECTIVES = ("params", "flops")
+TOP_FRACTION = 0.1  # "top" in the skip-frequency plot: the best 10% of complete trials
+MIN_IMPORTANCE_TRIALS = 4  # fewer complete trials than this give fANOVA nothing to fit
+_LAYOUT = {"template": "plotly_white", "height": 420, "margin": {"t": 30, "r": 20}}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One section of the page: a figure, or a note in its place."""
+
+    id: str  # the figure div's id, stable for browser tests: ``plot-<name>``
+    title: str
+    caption: str
+    figure: go.Figure | None = None
+    note: str | None = None  # said instead of the figure
+
+
+def complete(study: optuna.Study) -> list[FrozenTrial]:
+    """The complete trials that have values, in number order."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in done if t.values]
+
+
+def _maximize(study: optuna.Study) -> bool:
+    return study.directions[0] == StudyDirection.MAXIMIZE
+
+
+def best_so_far(study: optuna.Study, target: str) -> Plot:
+    """Each complete trial's first objective by trial number, and the running best."""
+    import plotly.graph_objects as go
+
+    pid, title = "plot-best-so-far", f"Best {target} so far"
+    caption = (
+        f"Each dot is a complete trial's {target}; the line is the best reached up to "
+        "that trial. A line still climbing at the end says more trials may pay off."
+    )
+    done = complete(study)
+    if not done:
+        return Plot(pid, title, caption, note="No trial has completed yet.")
+    pick = max if _maximize(study) else min
+    numbers = [t.number for t in done]
+    values = [t.values[0] for t in done]
+    running = [pick(values[: i + 1]) for i in range(len(values))]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=numbers,
+        y=values,
+        mode="markers",
+        name=f"trial {target}",
+        marker={"color": "#9aa5b1", "size": 7},
+    )
+    fig.add_scatter(
+        x=numbers,
+        y=running,
+        mode="lines",
+        name="best so far",
+        line={"color": "#1f6feb", "width": 2.5, "shape": "hv"},
+    )
+    fig.update_layout(**_LAYOUT, xaxis_title="trial number", yaxis_title=target)
+    return Plot(pid, title, caption, fig)
+
+
+def pareto(study: optuna.Study, names: list[str]) -> Plot | None:
+    """Accuracy against the second objective, the Pareto front highlighted; None for a
+    single-objective study."""
+    import plotly.graph_objects as go
+
+    if len(study.directions) < 2:
+        return None
+    target, other = names[0], names[1]
+    pid, title = "plot-pareto", f"Pareto front: {target} vs {other}"
+    caption = (
+        f"Complete trials by {target} and {other}; the highlighted trials are the "
+        f"Pareto front (no other trial is better in every objective: {', '.join(names)})."
+    )
+    done = complete(study)
+    if not done:
+        return Plot(pid, title, caption, note="No trial has completed yet.")
+    front = {t.number for t in study.best_trials}
+    rest = [t for t in done if t.number not in front]
+    best = sorted((t for t in done if t.number in front), key=lambda t: t.values[1])
+    fig = go.Figure()
+    for group, name, style in (
+        (rest, "other trials", {"color": "#9aa5b1", "size": 7}),
+        (best, "Pareto front", {"color": "#d1242f", "size": 10}),
+    ):
+        fig.add_scatter(
+            x=[t.values[1] for t in group],
+            y=[t.values[0] for t in group],
+            mode="markers" if group is rest else "lines+markers",
+            name=name,
+            marker=style,
+            text=[f"trial {t.number}" for t in group],
+            line={"shape": "hv", "dash": "dot"},
+        )
+    fig.update_layout(**_LAYOUT, xaxis_title=other, yaxis_title=target)
+    if other in LOG_OBJECTIVES:
+        fig.update_xaxes(type="log")
+    return Plot(pid, title, caption, fig)
+
+
+def accuracy_params(study: optuna.Study, target: str) -> Plot:
+    """Complete trials' first objective against their parameter count (log x), by depth."""
+    import plotly.graph_objects as go
+
+    pid, title = "plot-accuracy-params", f"{target.capitalize()} vs parameters"
+    caption = (
+        f"{target.capitalize()} of complete trials against their parameter count "
+        "(log scale), coloured by depth: what the extra parameters buy."
+    )
+    points = [(t, t.user_attrs.get("params")) for t in complete(study)]
+    points = [(t, p) for t, p in points if isinstance(p, (int, float)) and p > 0]
+    if not points:
+        return Plot(pid, title, caption, note="No complete trial has a parameter count.")
+    genotypes = [genotype_of(t) for t, _ in points]
+    depth = [topology(g)["depth"] if g is not None else None for g in genotypes]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p for _, p in points],
+            y=[t.values[0] for t, _ in points],
+            mode="markers",
+            text=[f"trial {t.number}" for t, _ in points],
+            marker={
+                "size": 9,
+                "color": depth,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": "depth"}},
+            },
+        )
+    )
+    fig.update_layout(**_LAYOUT, xaxis_title="parameters", yaxis_title=target)
+    fig.update_xaxes(type="log")
+    return Plot(pid, title, caption, fig)
+
+
+def _mean_hops(trials: list[FrozenTrial]) -> dict[tuple[str, int], float]:
+    """Skips of each (kind, hop) per architecture, averaged over ``trials``."""
+    total: Counter[tuple[str, int]] = Counter()
+    counted = 0
+    for t in trials:
+        g = genotype_of(t)
+        if g is not None:
+            total.update(skip_hops(g))
+            counted += 1
+    return {key: n / counted for key, n in total.items()} if counted else {}
+
+
+def skip_frequency(study: optuna.Study) -> Plot:
+    """Skips per architecture of each kind at each hop distance: top 10% vs all."""
+    import plotly.graph_objects as go
+
+    pid, title = "plot-skip-hops", "Skip kinds by hop distance: top 10% vs all"
+    # duplicates repeat their original's genotype: counting them would weigh re-samples
+    done = [t for t in complete(study) if "duplicate_of" not in t.user_attrs]
+    sign = -1.0 if _maximize(study) else 1.0
+    ranked = sorted(done, key=lambda t: (sign * t.values[0], t.number))
+    top = ranked[: max(1, math.ceil(TOP_FRACTION * len(ranked)))]
+    caption = (
+        f"Average number of skips of each kind at each hop distance (depth levels "
+        f"spanned; 1 = from the previous level) per architecture, in the best "
+        f"{len(top)} of {len(ranked)} complete trials and in all of them. A kind "
+        "that is more frequent in the top than overall is one the search favours."
+    )
+    if not ranked:
+        return Plot(pid, title, caption, note="No trial has completed yet.")
+    everyone, best = _mean_hops(ranked), _mean_hops(top)
+    keys = sorted(set(everyone) | set(best))
+    if not keys:
+        return Plot(pid, title, caption, note="No complete trial has a skip connection.")
+    labels = [f"{kind} · hop {hop}" for kind, hop in keys]
+    fig = go.Figure()
+    fig.add_bar(
+        x=labels,
+        y=[best.get(k, 0.0) for k in keys],
+        name=f"top {len(top)}",
+        marker_color="#1f6feb",
+    )
+    fig.add_bar(
+        x=labels,
+        y=[everyone.get(k, 0.0) for k in keys],
+        name=f"all {len(ranked)}",
+        marker_color="#9aa5b1",
+    )
+    fig.update_layout(
+        **_LAYOUT,
+        barmode="group",
+        xaxis_title="skip kind · hop distance",
+        yaxis_title="skips per architecture",
+    )
+    return Plot(pid, title, caption, fig)
+
+
+def importances(study: optuna.Study, target: str) -> Plot:
+    """fANOVA importance of each parameter for the first objective."""
+    import plotly.graph_objects as go
+
+    pid, title = "plot-importances", f"Parameter importance for {target} (fANOVA)"
+    caption = (
+        f"How much of the variation in {target} each parameter explains (fANOVA, "
+        "seed 0). Only parameters that every complete trial has are compared, so "
+        "parameters that exist at some depths only are left out."
+    )
+    done = complete(study)
+    if len(done) < MIN_IMPORTANCE_TRIALS:
+        return Plot(
+            pid,
+            title,
+            caption,
+            note=(
+                f"Too few complete trials ({len(done)}) to estimate importances; "
+                f"fANOVA needs at least {MIN_IMPORTANCE_TRIALS}."
+            ),
+        )
+    shared = set.intersection(*(set(t.params) for t in done))
+    varying = [p for p in shared if len({repr(t.params[p]) for t in done}) > 1]
+    if not varying:
+        return Plot(
+            pid,
+            title,
+            caption,
+            note=(
+                "No parameter takes more than one value in every complete trial: "
+                "there is nothing to compare."
+            ),
+        )
+    try:
+        with warnings.catch_warnings():  # optuna marks the evaluators experimental
+            warnings.simplefilter("ignore")
+            scores = optuna.importance.get_param_importances(
+                study,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                target=lambda t: t.values[0],
+            )
+    except (ValueError, RuntimeError) as exc:  # fANOVA's own "cannot" cases
+        return Plot(pid, title, caption, note=f"fANOVA could not run: {exc}")
+    if not scores:
+        return Plot(pid, title, caption, note="fANOVA found no parameter to compare.")
+    names = list(scores)[::-1]  # most important at the top of a horizontal bar chart
+    fig = go.Figure(
+        go.Bar(x=[scores[n] for n in names], y=names, orientation="h", marker_color="#1f6feb")
+    )
+    fig.update_layout(**_LAYOUT, xaxis_title="importance", yaxis_title=None)
+    fig.update_layout(height=max(240, 60 + 28 * len(names)))
+    return Plot(pid, title, caption, fig)

@@ -1,0 +1,257 @@
+"""The study report: trial table (CSV, Parquet) and the self-contained page, on real
+searches of a tiny space (trials of a fraction of a second) in a real SQLite storage."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from nas_skip import Genotype
+from nas_skip.cli import (
+    _report,  # noqa: F401  (registers `report` however cli/__init__ reads)
+    main,
+)
+from nas_skip.genotype import topology
+from nas_skip.report import ReportFiles, write_report
+from nas_skip.report._page import drawing, inline_svg
+from nas_skip.report._table import _parquet_safe
+from nas_skip.search import SearchConfig, SearchError, search
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = """
+name: tiny
+description: a tiny MLP space for report tests
+domain: vector
+dataset: digits
+family: chain
+skeleton:
+  depth: {low: 1, high: 3}
+  width: [8, 16]
+  ops: [linear_relu]
+  hop_window: 1
+  kinds: [none, add, concat, gated]
+train:
+  lr: 0.05
+  batch_size: 256
+"""
+PLOTS = ("plot-best-so-far", "plot-accuracy-params", "plot-skip-hops", "plot-importances")
+REMOTE = re.compile(
+    r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//"
+)
+
+
+@dataclass(frozen=True)
+class Made:
+    storage: str
+    study: str
+    files: ReportFiles
+    html: str
+
+
+def _run(folder: Path, study: str, objectives: tuple[str, ...], trials: int) -> Made:
+    space = folder / "tiny.yaml"
+    space.write_text(SPACE)
+    storage = f"sqlite:///{folder / 'runs.db'}"
+    config = SearchConfig(
+        space=str(space),
+        trials=trials,
+        epochs=1,
+        storage=storage,
+        artifacts=str(folder / "artifacts"),
+        study=study,
+        objectives=objectives,
+        seed=0,
+    )
+    search(config, progress=False)
+    files = write_report(storage, study, folder / "report")
+    return Made(storage, study, files, files.html.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    return _run(tmp_path_factory.mktemp("single"), "single", ("accuracy",), 6)
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    return _run(tmp_path_factory.mktemp("multi"), "multi", ("accuracy", "params"), 5)
+
+
+def _page_only(html: str) -> str:
+    """The page without the inlined plotly.js, whose source names URLs it never fetches
+    here (map tiles)."""
+    return html.replace(get_plotlyjs(), "")
+
+
+def test_table_has_a_row_per_trial_with_topology(single: Made) -> None:
+    study = optuna.load_study(study_name=single.study, storage=single.storage)
+    for frame in (pd.read_csv(single.files.csv), pd.read_parquet(single.files.parquet)):
+        assert len(frame) == len(study.trials) == single.files.trials
+        assert list(frame["number"]) == [t.number for t in study.trials]
+        for column in (
+            "state",
+            "value:accuracy",
+            "param:depth",
+            "attr:hash",
+            "depth",
+            "nodes",
+            "skips_add",
+            "skips_concat",
+            "skips_gated",
+            "longest_skip",
+            "params",
+            "flops",
+        ):
+            assert column in frame.columns, column
+        assert "attr:genotype" not in frame.columns
+    frame = pd.read_parquet(single.files.parquet)
+    first = study.trials[0]
+    expected = topology(optuna_genotype(first))
+    assert frame.loc[0, "depth"] == expected["depth"]
+    assert frame.loc[0, "params"] == first.user_attrs["params"]
+    assert frame.loc[0, "flops"] == first.user_attrs["flops"]
+
+
+def optuna_genotype(trial: optuna.trial.FrozenTrial) -> Genotype:
+    return Genotype.from_json(trial.user_attrs["genotype"])
+
+
+def test_parquet_round_trips(single: Made) -> None:
+    frame = pd.read_parquet(single.files.parquet)
+    again = single.files.parquet.with_name("again.parquet")
+    frame.to_parquet(again, index=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(again), frame)
+
+
+def test_mixed_cells_become_text_for_arrow() -> None:
+    frame = pd.DataFrame({"a": [1, "x", None], "b": [[1, 2], {"k": 1}, None]})
+    frame = _parquet_safe(frame)
+    assert list(frame["a"][:2]) == ["1", "x"] and pd.isna(frame["a"][2])  # missing stays missing
+    assert list(frame["b"][:2]) == ["[1, 2]", '{"k": 1}'] and pd.isna(frame["b"][2])
+    frame.to_parquet(io.BytesIO())
+
+
+def test_page_is_self_contained(single: Made) -> None:
+    html = single.html
+    assert html.count(get_plotlyjs()) == 1  # once, not once per figure
+    page = _page_only(html)
+    assert not REMOTE.search(page)
+    assert "<link" not in page and "@import" not in page and "url(http" not in page
+    assert "window.__report_ready = true" in page
+
+
+def test_page_has_each_plot_and_captions(single: Made) -> None:
+    page = _page_only(single.html)
+    for pid in PLOTS:
+        assert f'id="{pid}"' in page, pid
+    assert 'id="plot-pareto"' not in page  # one objective: no front
+    assert page.count('class="caption"') == len(PLOTS) + 1  # + the architectures
+    assert f">{single.study}<" in page
+    assert re.search(r'data-state="COMPLETE">complete \d+<', page)
+
+
+def test_page_draws_the_top_five(single: Made) -> None:
+    page = _page_only(single.html)
+    cards = re.findall(r'<figure class="arch" id="arch-trial-\d+">(.*?)</figure>', page, re.S)
+    study = optuna.load_study(study_name=single.study, storage=single.storage)
+    originals = [
+        t
+        for t in study.trials
+        if t.state.name == "COMPLETE" and "duplicate_of" not in t.user_attrs
+    ]
+    assert len(cards) == min(5, len(originals))
+    assert all("<svg" in card and "<?xml" not in card for card in cards)
+    ids = Counter(re.findall(r'\bid="([^"]+)"', page))
+    assert [i for i, n in ids.items() if n > 1] == []  # the drawings' ids were prefixed
+
+
+def test_multi_objective_gets_a_pareto_plot(multi: Made) -> None:
+    page = _page_only(multi.html)
+    assert 'id="plot-pareto"' in page
+    frame = pd.read_parquet(multi.files.parquet)
+    assert {"value:accuracy", "value:params"} <= set(frame.columns)
+
+
+def test_missing_study_is_a_one_line_error(single: Made, tmp_path: Path) -> None:
+    with pytest.raises(SearchError, match=r"--study nope: no such study") as info:
+        write_report(single.storage, "nope", tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_young_study_gets_sentences_not_a_crash(single: Made, tmp_path: Path) -> None:
+    # two complete trials with one shared, fixed parameter: fANOVA has nothing to fit
+    source = optuna.load_study(study_name=single.study, storage=single.storage)
+    done = [t for t in source.trials if t.state.name == "COMPLETE"][:2]
+    storage = f"sqlite:///{tmp_path / 'young.db'}"
+    young = optuna.create_study(study_name="young", storage=storage, direction="maximize")
+    for t in done:
+        young.add_trial(
+            optuna.trial.create_trial(
+                params={"width": 8},
+                distributions={"width": optuna.distributions.CategoricalDistribution([8, 16])},
+                values=t.values,
+                user_attrs={"genotype": t.user_attrs["genotype"]},
+            )
+        )
+    files = write_report(storage, "young", tmp_path / "out")
+    page = _page_only(files.html.read_text(encoding="utf-8"))
+    assert 'id="plot-importances-note"' in page and "Too few complete trials" in page
+    assert page.count("<svg") == 2  # no artifacts: drawn again from the genotypes
+
+
+def test_drawing_falls_back_to_the_genotype(single: Made) -> None:
+    study = optuna.load_study(study_name=single.study, storage=single.storage)
+    trial = next(t for t in study.trials if "genotype" in t.user_attrs)
+    stored = drawing(study, trial)
+    study.set_user_attr("artifacts", "/nonexistent-folder")
+    assert drawing(study, trial) == stored  # to_svg draws the same bytes
+
+
+def test_inline_svg_prefixes_ids_and_references() -> None:
+    svg = (
+        '<?xml version="1.0"?><svg><metadata>http://x</metadata><defs><clipPath id="c1"/>'
+        '</defs><g id="node-l0" clip-path="url(#c1)"><use xlink:href="#c1"/></g></svg>'
+    )
+    out = inline_svg(svg, "t3-")
+    assert out.startswith("<svg") and "metadata" not in out
+    assert 'id="t3-c1"' in out and "url(#t3-c1)" in out and 'href="#t3-c1"' in out
+    assert 'id="t3-node-l0"' in out
+
+
+def test_cli_prints_the_three_paths(
+    single: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "report",
+                "--study",
+                single.study,
+                "--storage",
+                single.storage,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    assert info.value.code == 0
+    names = [Path(line).name for line in capsys.readouterr().out.split()]
+    assert names == ["trials.csv", "trials.parquet", "report.html"]
+
+
+def test_cli_missing_study_is_one_error_line(
+    single: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["report", "--study", "nope", "--storage", single.storage, "--out", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --study nope: no such study") and err.count("\n") == 1
