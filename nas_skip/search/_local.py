@@ -66,6 +66,7 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     Returns:
         The number of consecutive failures this worker ended with (0 when it ended well).
     """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
     handle = open_study(config, space.name, space.dataset, config.space, None, make_pruner(config))
     # a rerun with the same seed must not propose the same points again: offset the seed
     handle.study.sampler = make_sampler(config, worker_index, len(handle.study.get_trials()))
@@ -74,7 +75,6 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     if finished >= config.trials:
         return 0
     budget = _Budget(config.trials, config.max_failures, finished, alone=config.workers == 1)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
     handle.study.optimize(
         objective or objective_for(worker),
         timeout=config.timeout,
