@@ -108,7 +108,7 @@ def bench_ray(tmp: Path, trials: int, quick: bool) -> dict[str, Any]:
         ray.shutdown()
     m = min(steady(tmp, f"rours{r}") for r in range(len(mine)))
     b = min(steady(tmp, f"rplain{r}") for r in range(len(base)))
-    one, two = rate(tmp, "rw1"), rate(tmp, "rw2")
+    one, two = rate(tmp, "rw1", 1), rate(tmp, "rw2", 2)
     return {"ray_ms_per_trial": round(1000 * m, 1), "plain_ray_ms_per_trial": round(1000 * b, 1),
             "ray_overhead_ratio": round(m / b, 3),
             "ray_wall_ms_per_trial": round(1000 * min(mine), 1),
@@ -125,7 +125,7 @@ def steady(tmp: Path, name: str) -> float:
     return steady_seconds_per_trial(f"sqlite:///{tmp / (name + '.db')}", name)
 
 
-def rate(tmp: Path, name: str) -> float:
+def rate(tmp: Path, name: str, workers: int) -> float:
     from bench_search import throughput
 
-    return throughput(f"sqlite:///{tmp / (name + '.db')}", name)
+    return throughput(f"sqlite:///{tmp / (name + '.db')}", name, workers)
