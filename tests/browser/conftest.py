@@ -19,6 +19,15 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: a tiny space: real searches of a few trials in seconds
+SPACE = """name: tiny
+domain: vector
+dataset: digits
+family: chain
+skeleton: {depth: {low: 1, high: 3}, width: [8, 16], ops: [linear_relu], hop_window: 2,
+           kinds: [none, add, concat, gated]}
+train: {lr: [0.02, 0.05, 0.1], batch_size: 256}
+"""
 #: screenshots land here (CI keeps them as test outputs)
 OUTPUTS = Path(__file__).resolve().parents[2] / "test-outputs"
 

@@ -6,19 +6,10 @@ from typing import Any
 
 import optuna
 import pytest
-from conftest import screenshot
+from conftest import SPACE, screenshot
 
 from nas_skip.dashboard import serving
 from nas_skip.search import SearchConfig, search
-
-SPACE = """name: tiny
-domain: vector
-dataset: digits
-family: chain
-skeleton: {depth: {low: 1, high: 3}, width: [8, 16], ops: [linear_relu], hop_window: 2,
-           kinds: [none, add, concat, gated]}
-train: {lr: 0.05, batch_size: 256}
-"""
 
 pytestmark = pytest.mark.slow
 

@@ -6,19 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import screenshot
+from conftest import SPACE, screenshot
 
 from nas_skip.report import write_report
 from nas_skip.search import SearchConfig, search
-
-SPACE = """name: tiny
-domain: vector
-dataset: digits
-family: chain
-skeleton: {depth: {low: 1, high: 3}, width: [8, 16], ops: [linear_relu], hop_window: 2,
-           kinds: [none, add, concat, gated]}
-train: {lr: [0.02, 0.05, 0.1], batch_size: 256}
-"""
 
 pytestmark = pytest.mark.slow
 PLOTS = ["plot-best-so-far", "plot-pareto", "plot-accuracy-params", "plot-skip-hops",
