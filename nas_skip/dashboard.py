@@ -15,7 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from nas_skip.search._config import DEFAULT_RUNS, SearchConfig, SearchError
+from nas_skip.search._config import DEFAULT_RUNS, DEFAULT_STORAGE, SearchError
 from nas_skip.search._storage import make_storage
 
 
@@ -26,7 +26,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def default_storage() -> str:
     """The storage ``nas-skip search`` uses when given none; an error if there is none yet."""
-    url = SearchConfig(space="-").storage_url()
+    url = DEFAULT_STORAGE
     path = Path(url.removeprefix("sqlite:///"))
     if not path.exists():
         raise SearchError(

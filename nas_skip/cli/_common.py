@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas_skip.errors import GenotypeError, NasSkipError
-from nas_skip.genotype import INPUT, Genotype, costs
+from nas_skip.genotype import INPUT, Genotype, costs, human
 from nas_skip.merges import MERGES
 
 
@@ -37,15 +37,6 @@ def _load_genotype(path: Path) -> Genotype:
         raise GenotypeError(f"{path}: {exc}") from exc
 
 
-def _human(n: float) -> str:
-    """``40_812_032`` -> ``"40.8M"`` (powers of 1000, one decimal)."""
-    units = ["", "K", "M", "G", "T", "P"]
-    value, i = float(n), 0
-    while abs(value) >= 999.95 and i < len(units) - 1:
-        value, i = value / 1000, i + 1
-    return f"{n:g}" if i == 0 else f"{value:.1f}{units[i]}"
-
-
 def _shape(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
 
@@ -66,17 +57,17 @@ def _print_genotype(g: Genotype, title: str) -> Console:
     table.add_column("op")
     table.add_column("output shape")
     table.add_column("params", justify="right", footer=f"{total_params:,}")
-    table.add_column("FLOPs", justify="right", footer=_human(total_flops))
+    table.add_column("FLOPs", justify="right", footer=human(total_flops))
     table.add_row(INPUT, "", _shape(g.shapes[INPUT]), "", "")
     for r in rows:
-        table.add_row(r.id, r.op, _shape(r.shape), f"{r.params:,}", _human(r.flops))
+        table.add_row(r.id, r.op, _shape(r.shape), f"{r.params:,}", human(r.flops))
     kinds = Counter(e.kind for e in g.edges)
     by_kind = ", ".join(f"{kinds[k]} {k}" for k in MERGES if kinds[k])
     console = _console()
     console.print(table)
     for line in (
-        f"params: {total_params:,} ({_human(total_params)})",
-        f"FLOPs:  {total_flops:,} ({_human(total_flops)}) per sample",
+        f"params: {total_params:,} ({human(total_params)})",
+        f"FLOPs:  {total_flops:,} ({human(total_flops)}) per sample",
         f"edges:  {len(g.edges)} ({by_kind})",
         f"hash:   {g.canonical_hash()}",
     ):

@@ -74,10 +74,10 @@ def export(
         )
     console = _console()
     if study is not None:
-        from nas_skip.search import SearchConfig
+        from nas_skip.search._config import DEFAULT_STORAGE
         from nas_skip.search._export import export_trial
 
-        url = storage or SearchConfig(space="-").storage_url()
+        url = storage or DEFAULT_STORAGE
         done = export_trial(url, study, out, trial, class_name, retrain_epochs)
         if done.pareto:
             console.print("Pareto front (trial: values):", soft_wrap=True)

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console, _human, _load_genotype, _print_genotype
-from nas_skip.genotype import Genotype
+from nas_skip.cli._common import _console, _load_genotype, _print_genotype
+from nas_skip.genotype import Genotype, human
 
 
 @app.command()
@@ -119,7 +119,7 @@ def train(
         f"validation {score}: {result.val_accuracy:.4f}   "
         f"test {score}: {result.test_accuracy:.4f}",
         f"training error: {result.train_error:.4f}   train time: {result.train_seconds:.1f} s",
-        f"params: {result.params:,}   FLOPs: {_human(result.flops)}   "
+        f"params: {result.params:,}   FLOPs: {human(result.flops)}   "
         f"latency: {result.latency_ms:.2f} ms (batch 1)",
         f"wrote {out / 'weights.pt'}, {out / 'metrics.json'}, {out / 'genotype.json'}",
     ):

@@ -28,6 +28,15 @@ class NodeCost:
     flops: int
 
 
+def human(n: float) -> str:
+    """``40_812_032`` -> ``"40.8M"`` (powers of 1000, one decimal); small numbers as they are."""
+    units = ["", "K", "M", "G", "T", "P"]
+    value, i = float(n), 0
+    while abs(value) >= 999.95 and i < len(units) - 1:
+        value, i = value / 1000, i + 1
+    return f"{n:g}" if i == 0 else f"{value:.1f}{units[i]}"
+
+
 def costs(genotype: Genotype) -> list[NodeCost]:
     """One :class:`NodeCost` per node, in the genotype's topological order."""
     rows = []

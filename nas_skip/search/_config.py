@@ -20,6 +20,8 @@ OBJECTIVES = {
     "flops": "minimize",
 }
 DEFAULT_RUNS = Path("runs")
+#: where a search without --storage keeps its study (and the dashboard looks)
+DEFAULT_STORAGE = f"sqlite:///{DEFAULT_RUNS / 'nas_skip.db'}"
 
 
 class SearchError(NasSkipError):
@@ -109,7 +111,7 @@ class SearchConfig:
         return self.pruning and not self.multi_objective
 
     def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{DEFAULT_RUNS / 'nas_skip.db'}"
+        return self.storage or DEFAULT_STORAGE
 
     def artifact_dir(self) -> Path:
         return Path(self.artifacts) if self.artifacts else DEFAULT_RUNS / "artifacts"

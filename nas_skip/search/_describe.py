@@ -14,17 +14,10 @@ from typing import Any
 
 import optuna
 
-from nas_skip.genotype import Genotype, costs, topology
+from nas_skip.genotype import Genotype, costs, human, topology
 from nas_skip.search._storage import StudyHandle
 
 DRAWING = "topology.svg"
-
-
-def _human(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return f"{n:g}"
 
 
 def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str:
@@ -56,7 +49,7 @@ def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
         "",
         "| depth | nodes | parameters | FLOPs | longest skip |",
         "|---|---|---|---|---|",
-        f"| {t['depth']} | {t['nodes']} | {params:,} | {_human(flops)} | {t['longest_skip']} |",
+        f"| {t['depth']} | {t['nodes']} | {params:,} | {human(flops)} | {t['longest_skip']} |",
         "",
         f"**skips by kind**: {skips}",
     ]
