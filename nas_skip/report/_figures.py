@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.genotype import topology
 from nas_skip.report._table import genotype_of, skip_hops
+from nas_skip.search._storage import originals
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -177,7 +178,7 @@ def skip_frequency(study: optuna.Study) -> Plot:
 
     pid, title = "plot-skip-hops", "Skip kinds by hop distance: top 10% vs all"
     # duplicates repeat their original's genotype: counting them would weigh re-samples
-    done = [t for t in complete(study) if "duplicate_of" not in t.user_attrs]
+    done = [t for t in originals(study) if t.values]
     sign = -1.0 if _maximize(study) else 1.0
     ranked = sorted(done, key=lambda t: (sign * t.values[0], t.number))
     top = ranked[: max(1, math.ceil(TOP_FRACTION * len(ranked)))]

@@ -30,7 +30,7 @@ from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._describe import save_note, upload_drawing
-from nas_skip.search._storage import StudyHandle, worker_alive, worker_id
+from nas_skip.search._storage import StudyHandle, originals, worker_alive, worker_id
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
 
@@ -180,10 +180,7 @@ def evaluate(
 
 
 def _find_finished(study: optuna.Study, key: str) -> FrozenTrial | None:
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("dedup_key") == key and "duplicate_of" not in t.user_attrs:
-            return t
-    return None
+    return next((t for t in originals(study) if t.user_attrs.get("dedup_key") == key), None)
 
 
 def _wait_for_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
@@ -215,8 +212,7 @@ def _keep_weights(
     config = worker.config
     if config.keep == 0:
         return
-    done = [t for t in worker.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "duplicate_of" not in t.user_attrs]  # fmt: skip
+    done = originals(worker.study)
     signs = [1.0 if d == "maximize" else -1.0 for d in config.directions]
     if config.multi_objective:
         keep = not any(_dominated(values, list(t.values), signs) for t in done)

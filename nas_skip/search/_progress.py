@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nas_skip.search._storage import counts, make_storage
+from nas_skip.search._storage import counts, make_storage, originals
 
 
 class StudyWatcher:
@@ -100,8 +100,7 @@ def best_value(trials: list[FrozenTrial], maximize: bool) -> float | None:
 def top_trials(study: optuna.Study, n: int = 5) -> list[FrozenTrial]:
     """The best ``n`` complete trials (the Pareto front, best accuracy first, for several
     objectives); duplicates are left out, their originals stand for them."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "duplicate_of" not in t.user_attrs]  # fmt: skip
+    done = originals(study)
     if len(study.directions) > 1:
         front = {t.number for t in study.best_trials}
         done = [t for t in done if t.number in front]

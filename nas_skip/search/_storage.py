@@ -163,6 +163,13 @@ def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=
     return marked
 
 
+def originals(study: optuna.Study) -> list[FrozenTrial]:
+    """The COMPLETE trials that were trained: duplicates are left out, their originals
+    stand for them."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in done if "duplicate_of" not in t.user_attrs]
+
+
 def counts(trials: list[FrozenTrial]) -> Counter[str]:
     """Trials by state name, plus "duplicate" for those that reused a finished trial."""
     out: Counter[str] = Counter(t.state.name for t in trials)
