@@ -7,8 +7,10 @@ Prints one JSON line:
   objective on the same kind of storage (SQLite file), interleaved repetitions. Goal <= 1.2.
   ``local_wall_overhead_ratio`` is the same from wall time, start-up included.
 - ``ray_overhead_ratio`` / ``ray_ms_per_trial``: the same for the Ray backend with a
-  trivial trainable over plain Ray Tune + OptunaSearch with actor reuse. Goals <= 1.0 and
-  <= 100 ms.
+  trivial trainable over plain Ray Tune + OptunaSearch with actor reuse (the fastest of
+  three interleaved repetitions each; ``*_per_rep`` pairs them up). Goals <= 1.0 and
+  <= 100 ms. nas-skip turns Tune's per-trial result logs off (the study holds the
+  results); ``ray_overhead_ratio_vs_no_logs`` compares with plain Ray Tune run that way.
 - ``local_speedup_2_workers`` / ``ray_speedup_2_workers``: throughput (trials per second
   once each worker has finished its first trial) of 2 workers over 1 on a CPU-bound
   objective (pure Python, about 1 s a trial). Goal >= 1.8. ``*_wall_speedup_*`` is the

@@ -14,12 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._objective import Worker, evaluate, local_reporter, sample
+from nas_skip.search._objective import (
+    Worker,
+    all_finite,
+    evaluate,
+    failure_reason,
+    local_reporter,
+    sample,
+)
 from nas_skip.search._samplers import make_pruner, make_sampler
-from nas_skip.search._storage import FINISHED, open_study
+from nas_skip.search._storage import FINISHED, open_study, worker_id
 from nas_skip.spaces import Space, load_space
 
 Objective = Callable[[optuna.Trial], Any]
@@ -27,7 +34,12 @@ Objective = Callable[[optuna.Trial], Any]
 
 class _Budget:
     """Stops ``optimize`` once the study holds ``target`` finished trials, or when this
-    worker has seen ``max_failures`` failures in a row (a broken setup, not bad luck)."""
+    worker has seen ``max_failures`` failures in a row (a broken setup, not bad luck).
+
+    It wraps the objective rather than being an ``optimize`` callback: Optuna reads each
+    trial back from the storage for its callbacks, a cost on every trial; the wrapper
+    knows how the trial ends from what the objective returns or raises.
+    """
 
     def __init__(self, target: int, max_failures: int, finished: int, alone: bool) -> None:
         self.target, self.max_failures = target, max_failures
@@ -35,23 +47,46 @@ class _Budget:
         # alone (one worker), the count is kept here rather than asked of the storage
         self.finished, self.alone = finished, alone
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
-        if trial.state == TrialState.FAIL:  # one line; Optuna's own report is a traceback
-            reason = trial.user_attrs.get("fail_reason", "see the trial's fail_reason")
-            sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
+    def wrap(self, objective: Objective) -> Objective:
+        def counted(trial: optuna.Trial) -> Any:
+            state = TrialState.FAIL
+            try:
+                values = objective(trial)
+                state = TrialState.COMPLETE if all_finite(values) else TrialState.FAIL
+                return values  # Optuna tells FAIL for values that are not finite numbers
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+                raise
+            except Exception as exc:  # one line; Optuna's own report is a traceback
+                reason = trial.user_attrs.get("fail_reason")
+                if reason is None:
+                    reason = failure_reason(exc)
+                    trial.set_user_attr("fail_reason", reason)
+                sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
+                raise
+            finally:
+                self._count(trial.study, state)
+
+        return counted
+
+    def _count(self, study: optuna.Study, state: TrialState) -> None:
+        self.failures = self.failures + 1 if state == TrialState.FAIL else 0
         if self.alone:
-            self.finished += trial.state in FINISHED
-        else:  # other workers finish trials too: a COUNT query
-            self.finished = study._storage.get_n_trials(study._study_id, FINISHED)
+            self.finished += state in FINISHED
+        else:  # other workers finish trials too: a COUNT query (this trial is still RUNNING)
+            done = study._storage.get_n_trials(study._study_id, FINISHED)
+            self.finished = done + (state in FINISHED)
         if self.finished >= self.target or self.failures >= self.max_failures:
-            study.stop()
+            study.stop()  # after this trial
 
 
 def objective_for(worker: Worker) -> Objective:
     """The shared objective, as ``study.optimize`` calls it."""
 
+    owner = worker_id()
+
     def objective(trial: optuna.Trial) -> Any:
+        trial.set_user_attr("worker", owner)  # a rerun fails our RUNNING trials if we die
         g, hparams = sample(trial, worker.space)
         values = evaluate(trial, worker, g, hparams, local_reporter(trial, worker.config.prunes))
         return values[0] if len(values) == 1 else values
@@ -76,10 +111,9 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
         return 0
     budget = _Budget(config.trials, config.max_failures, finished, alone=config.workers == 1)
     handle.study.optimize(
-        objective or objective_for(worker),
+        budget.wrap(objective or objective_for(worker)),
         timeout=config.timeout,
         catch=(Exception,),
-        callbacks=[budget],
         gc_after_trial=False,
     )
     return budget.failures

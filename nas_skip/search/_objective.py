@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._describe import save_note, upload_drawing
-from nas_skip.search._storage import StudyHandle, originals, worker_alive, worker_id
+from nas_skip.search._storage import StudyHandle, originals, worker_alive
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
 
@@ -38,9 +39,15 @@ from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged
 Reporter = Callable[[int, EpochMetrics], None]
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")[:500]
+
+
+def all_finite(values: Any) -> bool:
+    """Whether objective values (one or several) are finite numbers, as Optuna tells them."""
+    seq = values if isinstance(values, list | tuple) else [values]
+    return all(isinstance(v, numbers.Real) and math.isfinite(v) for v in seq)
 
 
 @dataclass
@@ -67,7 +74,6 @@ def sample(trial: optuna.Trial, space: Space) -> tuple[Genotype, dict[str, Any]]
         optuna.TrialPruned: the sample is invalid (it cannot be: spaces repair their
             samples; this is the safety net STYLE.md asks for), with the reason stored.
     """
-    trial.set_user_attr("worker", worker_id())
     try:
         return space.sample(trial), space.sample_train(trial)
     except NasSkipError as exc:
@@ -160,18 +166,18 @@ def evaluate(
         save_note(trial, g, attrs)
         raise optuna.TrialPruned(f"diverged: {exc}") from None
     except (MemoryError, torch.OutOfMemoryError) as exc:
-        put("fail_reason", f"out of memory: {_reason(exc)}")
+        put("fail_reason", f"out of memory: {failure_reason(exc)}")
         save_note(trial, g, attrs)
         raise
     except Exception as exc:
-        put("fail_reason", _reason(exc))
+        put("fail_reason", failure_reason(exc))
         save_note(trial, g, attrs)
         raise
     metrics = result.to_dict()
     for name in METRIC_ATTRS:
         put(name, metrics[name])
     values = _values(result, config.objectives)
-    if any(not math.isfinite(v) for v in values):
+    if not all_finite(values):
         put("fail_reason", f"non-finite objective values {values}")
         raise TrialDiverged(f"non-finite objective values {values}")
     _keep_weights(trial, worker, values, model)

@@ -32,7 +32,7 @@ import torch
 
 from nas_skip.genotype import Genotype
 from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._objective import Worker, _reason, evaluate
+from nas_skip.search._objective import Worker, evaluate, failure_reason
 from nas_skip.search._samplers import make_sampler
 from nas_skip.search._storage import StudyHandle, make_storage, worker_id
 from nas_skip.spaces import Space, load_space
@@ -132,10 +132,14 @@ def _ray_session(config: SearchConfig) -> Iterator[None]:
 @contextlib.contextmanager
 def _quiet_tune() -> Iterator[None]:
     """Ctrl-C raises as in the local backend (Tune's handler would swallow it and suggest
-    Tuner.restore); Tune's per-trial error tracebacks are replaced by one line each."""
+    Tuner.restore); Tune's per-trial error tracebacks are replaced by one line each; Tune
+    writes no per-trial result logs (JSON, CSV, TensorBoard): the study holds every
+    result, and the driver, which every ask and tell passes through, does not write them
+    twice (a failed trial's error.txt is still written)."""
     # the new output engine prints its experiment table even at verbose=0; the legacy one
     # prints nothing there
-    env = {"TUNE_DISABLE_SIGINT_HANDLER": "1", "RAY_AIR_NEW_OUTPUT": "0"}
+    env = {"TUNE_DISABLE_SIGINT_HANDLER": "1", "RAY_AIR_NEW_OUTPUT": "0",
+           "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}  # fmt: skip
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     tune_logger = logging.getLogger("ray.tune")
@@ -167,8 +171,14 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
     existing = len(optuna.load_study(study_name=study_name, storage=storage).get_trials())
     sampler = make_sampler(config, 0, existing)  # a rerun must not replay the same proposals
     searcher = StudySearch(config, space, storage, study_name, sampler, str(runs / study_name))
-    trainable = tune.with_resources(tune.with_parameters(trainable_fn, search=config),
-                                    _resources(config, ray.cluster_resources()))  # fmt: skip
+
+    def run_trial(trial_config: dict[str, Any]) -> None:
+        # the config travels in the closure, pickled once with the trainable: small, unlike
+        # tune.with_parameters' object-store copy, which every trial fetches from the driver
+        trainable_fn(trial_config, search=config)
+
+    run_trial.__name__ = trainable_fn.__name__
+    trainable = tune.with_resources(run_trial, _resources(config, ray.cluster_resources()))
 
     def trial_name(trial: Any) -> str:  # Tune's default puts the whole config in the name
         return f"trial_{trial.config.get(TRIAL_NUMBER, trial.trial_id)}"
@@ -198,7 +208,7 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
         searcher.fail_open_trials("interrupted (Ctrl-C)")
         raise
     except Exception as exc:
-        searcher.fail_open_trials(f"the Ray run stopped: {_reason(exc)}")
+        searcher.fail_open_trials(f"the Ray run stopped: {failure_reason(exc)}")
         raise
     searcher.fail_open_trials("left open when the Ray run ended")
     if searcher.stop_reason == "failures":
@@ -319,7 +329,7 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         return
     except Exception as exc:
         if "fail_reason" not in trial.user_attrs:
-            trial.set_user_attr("fail_reason", _reason(exc))
+            trial.set_user_attr("fail_reason", failure_reason(exc))
         raise
     duplicate = "duplicate_of" in trial.user_attrs
     tune.report({EPOCH: search.epochs, FINAL: True, DUPLICATE: duplicate,

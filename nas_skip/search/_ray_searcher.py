@@ -11,7 +11,14 @@ the local backend stores, and are fixed here:
   counts reports, and a duplicate trial reports once, at its last epoch);
 - ``num_samples`` cannot say "until the study holds N finished trials": this searcher
   keeps the budget (failed trials are replaced, as ``study.optimize`` does), the
-  timeout (no new trial after it) and the failure streak that means a broken setup.
+  timeout (no new trial after it) and the failure streak that means a broken setup;
+- each trial records its owner (this driver's ``worker`` attribute), which lets a rerun
+  fail the trials of a killed driver.
+
+The driver is the search's bottleneck (every ask and tell passes through it), so it adds
+little storage work per trial to stock ``OptunaSearch``'s: the finished count is kept in
+memory and checked against the storage at most once a second (other processes may share
+the study).
 
 This module imports Ray; import it only after ``_ray`` has set Ray's environment.
 """
@@ -32,8 +39,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from nas_skip.search._config import SearchConfig
-from nas_skip.search._objective import sample
-from nas_skip.search._storage import FINISHED
+from nas_skip.search._objective import all_finite, sample
+from nas_skip.search._storage import FINISHED, worker_id
 from nas_skip.spaces import Space
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,8 @@ TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS = (
     "genotype",
     "hparams",
 )
+#: seconds between two looks at the study's finished count (other processes add to it)
+RECOUNT_SECONDS = 1.0
 
 
 def define_by_run(space: Space) -> Callable[[Any], dict[str, Any]]:
@@ -98,10 +107,14 @@ class StudySearch(OptunaSearch):
             storage=storage,
         )
         self._multi = multi
+        self._objectives = list(config.objectives) if multi else [ACCURACY]  # as reported
         self._target = config.trials
         self._max_failures = config.max_failures  # as the local backend's _Budget
         self._deadline = None if config.timeout is None else time.monotonic() + config.timeout
         self._failures = 0  # consecutive failed trials
+        self._owner = worker_id()  # this driver: it asks and tells every trial
+        self._finished = 0  # finished trials in the study, as last counted plus told since
+        self._counted_at = -math.inf  # monotonic time of the last COUNT
         self._steps: dict[str, set[int]] = {}  # trial -> epochs stored as intermediate values
         self._experiment_dir = experiment_dir
         self.stop_reason: str | None = None  # why no new trial starts ("failures", "timeout")
@@ -120,13 +133,14 @@ class StudySearch(OptunaSearch):
             self.stop_reason = self.stop_reason or "timeout"
         if self.stop_reason is not None:
             return Searcher.FINISHED
-        study = self.study
-        finished = study._storage.get_n_trials(study._study_id, FINISHED)  # a COUNT query
+        finished = self._count_finished()
         if finished >= self._target:
             return Searcher.FINISHED
         running = len(self._ot_trials) - len(self._completed_trials)  # asked, not yet told
         if finished + running >= self._target:
             return None  # enough trials run; ask again when one ends (it may fail)
+        if trial_id not in self._ot_trials:  # stock suggest asks only for a new trial id
+            self._ot_trials[trial_id] = self._ask()
         try:
             return super().suggest(trial_id)
         except optuna.TrialPruned:
@@ -134,7 +148,24 @@ class StudySearch(OptunaSearch):
             # study.optimize, and Tune asks again with a new trial id
             ot_trial = self._ot_trials.pop(trial_id)
             self.study.tell(ot_trial, state=TrialState.PRUNED)
+            self._finished += 1
             return None
+
+    def _count_finished(self) -> int:
+        """The study's finished trials: counted in memory (this driver's tells, never too
+        many), and in the storage at most every RECOUNT_SECONDS, where other processes'
+        trials show."""
+        if time.monotonic() - self._counted_at >= RECOUNT_SECONDS:
+            study = self.study
+            self._finished = study._storage.get_n_trials(study._study_id, FINISHED)
+            self._counted_at = time.monotonic()
+        return self._finished
+
+    def _ask(self) -> optuna.Trial:
+        """``study.ask()``, with this driver recorded as the trial's owner."""
+        trial = self.study.ask()
+        trial.set_user_attr("worker", self._owner)  # a rerun fails it if this driver dies
+        return trial
 
     def open_trials(self) -> list[str]:
         """Ray trial ids asked of Optuna and not yet told."""
@@ -166,8 +197,13 @@ class StudySearch(OptunaSearch):
             reason = "" if error else "ended before it started (the run stopped)"
             self._tell_fail(trial_id, ot_trial, reason)
         elif result.get(FINAL):
+            values = [result.get(name, math.nan) for name in self._objectives]
+            if not all_finite(values):
+                # the trainable fails such a trial itself; Optuna would refuse the tell
+                self._tell_fail(trial_id, ot_trial, f"non-finite objective values {values}")
+                return
             self._store_intermediate(trial_id, result)
-            super().on_trial_complete(trial_id, result)  # COMPLETE, or FAIL if NaN
+            self._tell(trial_id, ot_trial, TrialState.COMPLETE, values)
             self._failures = 0
         else:
             # pruned by the objective, or stopped by the scheduler before its final report:
@@ -198,9 +234,11 @@ class StudySearch(OptunaSearch):
         if self._failures >= self._max_failures:
             self.stop_reason = "failures"
 
-    def _tell(self, trial_id: str, ot_trial: optuna.Trial, state: TrialState) -> None:
+    def _tell(self, trial_id: str, ot_trial: optuna.Trial, state: TrialState,
+              values: list[float] | None = None) -> None:  # fmt: skip
         try:
-            self.study.tell(ot_trial, state=state)
+            self.study.tell(ot_trial, values, state=state)
+            self._finished += state in FINISHED
         except Exception as exc:  # e.g. already finished elsewhere: the stock behaviour
             logger.warning(exc)
         self._completed_trials.add(trial_id)

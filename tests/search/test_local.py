@@ -106,3 +106,43 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path, tiny_space: Path) 
     assert "left RUNNING by a run that died" in stale.user_attrs["fail_reason"]
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == 4 and not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_the_budget_counts_how_trials_end_and_stops_a_failure_streak(
+    tmp_path: Path, tiny_space: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from nas_skip.search._local import run_local
+    from nas_skip.search._storage import open_study
+    from nas_skip.spaces import load_space
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 0:
+            raise RuntimeError("boom\nsecond line")
+        if trial.number == 1:
+            return float("nan")  # Optuna tells FAIL
+        if trial.number == 2:
+            raise optuna.TrialPruned()
+        return x
+
+    space = load_space(str(tiny_space))
+    c = config(tmp_path, tiny_space, trials=3, pruning=False)
+    open_study(c, space.name, space.dataset, c.space)
+    run_local(c, space, objective)
+    study = optuna.load_study(study_name=c.study_name(space.name, space.dataset),
+                              storage=c.storage_url())  # fmt: skip
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.FAIL, TrialState.PRUNED,
+                      TrialState.COMPLETE, TrialState.COMPLETE]  # fmt: skip
+    assert study.trials[0].user_attrs["fail_reason"] == "RuntimeError: boom"
+    err = capfd.readouterr().err
+    assert "warning: trial 0 failed: RuntimeError: boom\n" in err and "Traceback" not in err
+
+    def broken(trial: optuna.Trial) -> float:
+        raise ValueError("no data")
+
+    c = c.with_(study="broken")
+    open_study(c, space.name, space.dataset, c.space)
+    with pytest.raises(SearchError, match="10 trials failed in a row"):
+        run_local(c, space, broken)
+    assert len(optuna.load_study(study_name="broken", storage=c.storage_url()).trials) == 10

@@ -141,6 +141,38 @@ def test_searcher_keeps_the_total_and_records_prunes(tmp_path: Path) -> None:
     assert s.open_trials() == []
 
 
+def test_searcher_counts_in_memory_and_fails_non_finite_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray.tune.search import Searcher
+
+    from nas_skip.search import _ray_searcher
+    from nas_skip.search._storage import worker_id
+
+    s = _searcher(tmp_path, trials=3)
+    assert s.suggest("a") is not None
+    assert s.study.trials[0].user_attrs["worker"] == worker_id()  # the driver owns it
+    # another process finishes 3 trials: seen at the next count, not at every suggest
+    for _ in range(3):
+        s.study.add_trial(optuna.trial.create_trial(value=0.5))
+    assert s.suggest("b") is not None
+    monkeypatch.setattr(_ray_searcher, "RECOUNT_SECONDS", 0.0)
+    assert s.suggest("c") == Searcher.FINISHED
+
+    # a final report without finite values (Optuna refuses to tell them): FAIL, with the
+    # reason, not counted, and replaced
+    s = _searcher(tmp_path, trials=1, objectives=("accuracy", "params"))
+    assert s.suggest("a") is not None
+    s.on_trial_complete("a", {"epoch": 3, "accuracy": 0.5, "params": math.nan, "final": True,
+                              "duplicate": False})  # fmt: skip
+    (t,) = s.study.trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"].startswith("non-finite")
+    assert s.suggest("b") is not None
+    s.on_trial_complete("b", {"epoch": 3, "accuracy": 0.5, "params": 10, "final": True,
+                              "duplicate": False})  # fmt: skip
+    assert s.study.trials[1].values == [0.5, 10] and s.suggest("c") == Searcher.FINISHED
+
+
 def test_searcher_prunes_invalid_samples_and_stops_at_the_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +280,11 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(
     err = capfd.readouterr().err
     assert f"warning: trial {t.number} failed: TrainError" in err
     assert "Traceback" not in err  # one line per failure, not Tune's traceback
+    # Tune keeps the failure's traceback, and no per-trial result logs: the study has them
+    runs = tmp_path / "ray"
+    assert [p.parent.name for p in runs.rglob("error.txt")] == [f"trial_{t.number}"]
+    assert not [*runs.rglob("result.json"), *runs.rglob("progress.csv"),
+                *runs.rglob("events.out.tfevents*")]  # fmt: skip
 
 
 def test_several_objectives_and_a_gpu_request_without_gpus(
