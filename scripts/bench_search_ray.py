@@ -114,7 +114,7 @@ def bench_ray(tmp: Path, trials: int, quick: bool) -> dict[str, Any]:
             base.append(plain(tmp, f"rplain{r}", trials))
             plain(tmp, f"rquiet{r}", trials, logs=False)
             mine.append(ours(tmp, f"rours{r}", trials, trivial_trainable))
-        n = 6 if quick else 16
+        n = 6 if quick else 24
         wall_one = ours(tmp, "rw1", n, busy_trainable, workers=1)
         wall_two = ours(tmp, "rw2", n, busy_trainable, workers=2)
     finally:

@@ -46,6 +46,23 @@ def test_postgresql_with_two_worker_processes(
     assert len(keys) == len(set(keys))
 
 
+def test_sqlite_studies_use_a_write_ahead_log_readable_while_written(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    study = optuna.create_study(storage=make_storage(f"sqlite:///{db}"), study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # a reader (the dashboard, another worker) sees the commits while a writer holds its
+    # transaction open: a rollback journal would make it wait for the lock
+    writer = sqlite3.connect(db, timeout=0.1)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("UPDATE trials SET number = number")
+    reader = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    assert len(reader.trials) == 2
+    writer.rollback()
+
+
 def test_journal_file_storage(tmp_path: Path, tiny_space: Path) -> None:
     journal = tmp_path / "journal.log"
     result = search(config(tmp_path, tiny_space, storage=f"journal:{journal}", trials=2),
