@@ -12,12 +12,13 @@ from string import Template
 import optuna
 from optuna.trial import FrozenTrial
 
+from nas_skip._shipped import shipped
 from nas_skip.report._figures import Plot
 from nas_skip.report._table import genotype_of
 from nas_skip.search import SearchError
 
-#: the page template and its assets; dashboards/ sits beside the package in the repository
-DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+#: the page template and its assets: dashboards/ of the checkout or the installed wheel
+DASHBOARDS = shipped("dashboards")
 TEMPLATE = DASHBOARDS / "report.html"
 
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -28,10 +29,10 @@ def load_template(path: Path = TEMPLATE) -> Template:
     """The page template (``string.Template``: ``$name`` placeholders).
 
     Raises:
-        SearchError: the template file is missing (an installed copy without dashboards/).
+        SearchError: the template file is missing (a copy of the package without it).
     """
     if not path.is_file():
-        raise SearchError(f"report template {path} is missing (run from a nas-skip checkout)")
+        raise SearchError(f"report template {path} is missing (reinstall nas-skip)")
     return Template(path.read_text(encoding="utf-8"))
 
 

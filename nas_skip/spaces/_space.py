@@ -11,13 +11,15 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from nas_skip._shipped import shipped
 from nas_skip.errors import GenotypeError, GenotypeWarning
 from nas_skip.genotype import Genotype
 from nas_skip.spaces._families import BUILDERS, STRUCTURAL, Doc, Picker, dim_values
 from nas_skip.spaces._schema import Choice, Dimension, Range, SpaceError, SpaceSpec, read_spec
 
-#: Where the shipped spaces live: the repository's search_spaces/ (or $NAS_SKIP_SPACES).
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+#: Where the shipped spaces live: search_spaces/ of the checkout or the installed wheel
+#: (or $NAS_SKIP_SPACES).
+SPACES_DIR = shipped("search_spaces")
 
 
 def spaces_dir() -> Path:
