@@ -71,12 +71,17 @@ class _Budget:
 
     def _count(self, study: optuna.Study, state: TrialState) -> None:
         self.failures = self.failures + 1 if state == TrialState.FAIL else 0
+        elsewhere = 0  # trials other workers are running
         if self.alone:
             self.finished += state in FINISHED
-        else:  # other workers finish trials too: a COUNT query (this trial is still RUNNING)
-            done = study._storage.get_n_trials(study._study_id, FINISHED)
-            self.finished = done + (state in FINISHED)
-        if self.finished >= self.target or self.failures >= self.max_failures:
+        else:  # other workers finish trials too (this one is still RUNNING in the storage)
+            trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            self.finished = len(trials) - running + (state in FINISHED)
+            elsewhere = running - 1
+        # the trials running elsewhere may bring the study to its total: leave it to them
+        # rather than start one more (a worker whose trial fails carries on)
+        if self.finished + elsewhere >= self.target or self.failures >= self.max_failures:
             study.stop()  # after this trial
 
 
