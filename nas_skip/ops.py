@@ -103,17 +103,22 @@ def _free(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
     return 0, 0
 
 
-def _conv_bn(k: int, relu: bool) -> OpSpec:
+def _conv_bn(k: int, relu: bool, pre_relu: bool = False) -> OpSpec:
+    """conv-BN(-ReLU), or with ``pre_relu`` ReLU-conv-BN (NAS-Bench-201's and DARTS's
+    ReLUConvBN), whose ReLU must not work in place: its input may feed other nodes too."""
+
     def module(s: Shape, p: Params) -> str:
         c = p["channels"]
         act = ", nn.ReLU(inplace=True)" if relu else ""
-        return f"nn.Sequential({_conv(s[0], c, k, p)}, nn.BatchNorm2d({c}){act})"
+        pre = "nn.ReLU(), " if pre_relu else ""
+        return f"nn.Sequential({pre}{_conv(s[0], c, k, p)}, nn.BatchNorm2d({c}){act})"
 
     def count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
         c = p["channels"]
         return i[0] * c * k * k + 2 * c, _conv_flops(i[0], c, k, o)
 
-    name = f"conv{k}x{k}_bn" + ("_relu" if relu else "")
+    name = ("relu_" if pre_relu else "") + f"conv{k}x{k}_bn" + ("_relu" if relu else "")
+    doc = f"{k}x{k} convolution (no bias), batch norm" + (", ReLU" if relu else "")
     return OpSpec(
         name,
         "image",
@@ -123,7 +128,7 @@ def _conv_bn(k: int, relu: bool) -> OpSpec:
         count,
         {"channels": CHANNELS, "stride": STRIDE},
         attr="conv",
-        doc=f"{k}x{k} convolution (no bias), batch norm" + (", ReLU" if relu else ""),
+        doc=("ReLU, " + doc) if pre_relu else doc,
     )
 
 
@@ -214,6 +219,8 @@ _OP_LIST = [
     _conv_bn(3, relu=True),
     _conv_bn(3, relu=False),
     _conv_bn(1, relu=True),
+    _conv_bn(3, relu=False, pre_relu=True),
+    _conv_bn(1, relu=False, pre_relu=True),
     OpSpec(
         "sepconv3x3",
         "image",
@@ -235,6 +242,16 @@ _OP_LIST = [
         {"channels": CHANNELS, "stride": STRIDE},
         attr="conv",
         doc="pre-activation: batch norm, ReLU, 3x3 convolution",
+    ),
+    OpSpec(
+        "bn_relu",
+        "image",
+        lambda s, p: s,
+        lambda s, p: f"nn.Sequential(nn.BatchNorm2d({s[0]}), nn.ReLU(inplace=True))",
+        _module_call,
+        lambda i, o, p: (2 * i[0], 0),
+        attr="act",
+        doc="batch norm, ReLU (a pre-activation network's last activation)",
     ),
     _pool("max"),
     _pool("avg"),
@@ -283,6 +300,16 @@ _OP_LIST = [
         _free,
         attr="act",
         doc="ReLU",
+    ),
+    OpSpec(
+        "zero",
+        "any",
+        lambda s, p: s,
+        lambda s, p: None,
+        lambda m, x, p: f"{x} * 0.0",
+        _free,
+        attr="zero",
+        doc="zeros shaped like the input (NAS-Bench-201's cell that no path crosses)",
     ),
     OpSpec(
         "identity",

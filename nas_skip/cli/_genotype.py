@@ -86,6 +86,8 @@ def export(
                 console.print(f"  {t.number}: {values}", soft_wrap=True)
         values = ", ".join(f"{v:.6g}" for v in done.trial.values)
         how = "retrained" if done.retrained else "kept by the search"
+        if not done.weights:
+            how = "none (evaluated in a table; --retrain-epochs E trains it)"
         console.print(f"trial {done.trial.number} ({values}); weights {how}", soft_wrap=True)
         for path in done.files:
             console.print(f"wrote {path}", soft_wrap=True)

@@ -22,7 +22,15 @@ def search(
     trials: Annotated[
         int, typer.Option("--trials", help="Finished trials the study should reach.")
     ] = 20,
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs per trial.")] = 10,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Training epochs per trial [10].")
+    ] = None,
+    evaluator: Annotated[
+        str,
+        typer.Option(
+            "--evaluator", help="train, nb201-cifar10, nb201-cifar100 or nb201-imagenet16."
+        ),
+    ] = "train",
     backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
     storage: Annotated[
         str | None,
@@ -33,7 +41,10 @@ def search(
     ] = None,
     sampler: Annotated[
         str | None,
-        typer.Option("--sampler", help="tpe, random, nsga2 or evolution [tpe; nsga2 for MO]."),
+        typer.Option(
+            "--sampler",
+            help="local-search, tpe, random, nsga2 or evolution [local-search; nsga2 for MO].",
+        ),
     ] = None,
     objectives: Annotated[
         str, typer.Option("--objectives", help="accuracy[,params|latency|flops].")
@@ -74,6 +85,7 @@ def search(
         dataset=dataset,
         trials=trials,
         epochs=epochs,
+        evaluator=evaluator,
         backend=backend,
         storage=storage,
         study=study,

@@ -38,6 +38,14 @@ def _vision_loader(name: str) -> Loader:
     return lambda domain, data_dir, cache_dir: load_vision(name, domain, data_dir)
 
 
+def _no_reader(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
+    raise DatasetError(
+        "dataset 'imagenet16_120' has no reader in nas-skip (its files are pickles, which "
+        "nas-skip never loads); search it through NAS-Bench-201's table: "
+        "--space nb201 --evaluator nb201-imagenet16"
+    )
+
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -90,6 +98,26 @@ DATASETS: dict[str, DatasetInfo] = {
             (45000, 5000, 10000),
             True,
             _vision_loader("cifar10"),
+        ),
+        DatasetInfo(
+            "cifar100",
+            "CIFAR-100 32x32 colour images from a local data_dir (torchvision)",
+            ("image",),
+            {"image": (3, 32, 32)},
+            100,
+            (45000, 5000, 10000),
+            True,
+            _vision_loader("cifar100"),
+        ),
+        DatasetInfo(
+            "imagenet16_120",
+            "ImageNet16-120 (NAS-Bench-201's 16x16 ImageNet, 120 classes): its tables only",
+            ("image",),
+            {"image": (3, 16, 16)},
+            120,
+            (151700, 3000, 3000),
+            True,
+            _no_reader,
         ),
         DatasetInfo(
             "mnist",

@@ -1,4 +1,4 @@
-"""CIFAR-10, MNIST and Fashion-MNIST read through torchvision from a local folder.
+"""CIFAR-10, CIFAR-100, MNIST and Fashion-MNIST read through torchvision from a local folder.
 
 Nothing is downloaded: the files must already sit under ``data_dir`` in torchvision's
 own layout (what ``download=True`` leaves there). The folder is checked before
@@ -24,6 +24,7 @@ class VisionSource:
     folder: str  # relative to data_dir
     files: tuple[str, ...]  # what torchvision reads from that folder
     val_size: int  # the last val_size training images become the validation split
+    classes: int = 10
 
 
 _MNIST_FILES = (
@@ -40,6 +41,7 @@ VISION_SOURCES = {
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
         5000,
     ),
+    "cifar100": VisionSource("CIFAR100", "cifar-100-python", ("train", "test", "meta"), 5000, 100),
     "mnist": VisionSource("MNIST", "MNIST/raw", _MNIST_FILES, 10000),
     "fashion_mnist": VisionSource("FashionMNIST", "FashionMNIST/raw", _MNIST_FILES, 10000),
 }
@@ -121,7 +123,7 @@ def load_vision(name: str, domain: str, data_dir: Path | None) -> Dataset:
     return make_dataset(
         name,
         domain,
-        10,
+        source.classes,
         (
             (x_train[:cut], y_train[:cut]),
             (x_train[cut:], y_train[cut:]),

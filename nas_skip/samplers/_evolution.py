@@ -12,8 +12,6 @@ workers sharing one storage need no coordination.
 from __future__ import annotations
 
 import math
-import secrets
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,11 +21,17 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas_skip.errors import NasSkipError
+from nas_skip.samplers._common import (
+    SamplerError,
+    random_value,
+    refuse_multi_objective,
+    resolve_seed,
+    trial_by_number,
+)
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -46,10 +50,6 @@ MUTATION_SCALE = 0.25
 # a continuous mutation that lands on the parent's value again (only possible in a range a few
 # ulps wide) is redrawn this many times before falling back to an end of the range
 _MAX_REDRAWS = 16
-
-
-class SamplerError(NasSkipError, ValueError):
-    """A sampler was configured wrongly or used on a study it cannot handle."""
 
 
 class RegularizedEvolutionSampler(BaseSampler):
@@ -101,12 +101,10 @@ class RegularizedEvolutionSampler(BaseSampler):
                 f"evolution tournament_size must be between 1 and population_size "
                 f"({population_size}), got {tournament_size}"
             )
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise SamplerError(f"evolution seed must be a non-negative integer, got {seed!r}")
         self._population_size = population_size
         self._tournament_size = tournament_size
         # without a seed each sampler object draws its own, so parallel workers still differ
-        self._seed = secrets.randbits(64) if seed is None else seed
+        self._seed = resolve_seed(seed, "evolution")
         self._mutate_train = mutate_train
 
     @property
@@ -170,13 +168,7 @@ class RegularizedEvolutionSampler(BaseSampler):
             SamplerError: the study has several objectives. The trial is marked FAIL first so
                 that no RUNNING trial is left behind.
         """
-        if study._is_multi_objective():
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            raise SamplerError(
-                f"{type(self).__name__} (sampler 'evolution') supports single-objective "
-                f"studies only; this study has {len(study.directions)} objectives: use the "
-                "'nsga2' sampler"
-            )
+        refuse_multi_objective(study, trial, type(self).__name__, "evolution")
         if PARENT_ATTR in trial.system_attrs or "fixed_params" in trial.system_attrs:
             return
         plan = self._plan(study, trial.number)
@@ -212,7 +204,7 @@ class RegularizedEvolutionSampler(BaseSampler):
         parent_number = attrs.get(PARENT_ATTR)
         if parent_number is None:
             return self._random(study, trial, param_name, param_distribution)
-        parent = _trial_by_number(study, int(parent_number))
+        parent = trial_by_number(study, int(parent_number))
         if parent.distributions.get(param_name) != param_distribution:
             return self._random(study, trial, param_name, param_distribution)
         if param_name == attrs.get(MUTATED_ATTR):
@@ -261,19 +253,7 @@ class RegularizedEvolutionSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, name: str, distribution: BaseDistribution
     ) -> Any:
         """A random value of ``name`` for this trial, the same in every process."""
-        # one RandomSampler per (trial, parameter) rather than one for the whole study: a
-        # shared generator's position is in-memory state, which a resumed study would lose
-        key = zlib.crc32(name.encode())
-        seed = int(np.random.SeedSequence([self._seed, trial.number, 1, key]).generate_state(1)[0])
-        return RandomSampler(seed=seed).sample_independent(study, trial, name, distribution)
-
-
-def _trial_by_number(study: Study, number: int) -> FrozenTrial:
-    """The stored trial ``number`` of ``study`` (cached storages answer from memory)."""
-    storage = study._storage
-    return storage.get_trial(
-        storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    )
+        return random_value(self._seed, study, trial, name, distribution)
 
 
 def _mutate(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> Any:

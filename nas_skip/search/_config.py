@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from nas_skip.errors import NasSkipError
+from nas_skip.evaluators import DEFAULT_EVALUATOR, EVALUATORS, EvaluatorSpec
 
 BACKENDS = ("local", "ray")
-SAMPLERS = ("tpe", "random", "nsga2", "evolution")
+SAMPLERS = ("local-search", "tpe", "random", "nsga2", "evolution")
 #: objective name -> optimisation direction; "accuracy" is validation accuracy (mIoU for
 #: segmentation) and always comes first.
 OBJECTIVES = {
@@ -20,6 +21,7 @@ OBJECTIVES = {
     "flops": "minimize",
 }
 DEFAULT_RUNS = Path("runs")
+DEFAULT_EPOCHS = 10
 #: where a search without --storage keeps its study (and the dashboard looks)
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_RUNS / 'nas_skip.db'}"
 
@@ -35,11 +37,12 @@ class SearchConfig:
     space: str  # a shipped space's name or a YAML path
     dataset: str | None = None  # None: the space's own dataset
     trials: int = 20  # finished trials (complete or pruned) the study should reach
-    epochs: int = 10  # training budget of each trial
+    epochs: int | None = None  # training budget of each trial; None: 10, or the evaluator's
+    evaluator: str = DEFAULT_EVALUATOR  # how a trial is measured (see nas_skip.evaluators)
     backend: str = "local"  # "local" (Optuna processes) or "ray" (Ray Tune)
     storage: str | None = None  # Optuna storage URL or journal file; None: runs/nas_skip.db
     study: str | None = None  # None: derived from space, dataset and objectives
-    sampler: str | None = None  # None: "tpe", or "nsga2" for several objectives
+    sampler: str | None = None  # None: "local-search", or "nsga2" for several objectives
     objectives: tuple[str, ...] = ("accuracy",)
     seed: int | None = None  # seeds the sampler; trial k trains with seed (seed or 0) + k
     workers: int = 1  # trials at once (processes for local, concurrent trials for ray)
@@ -63,7 +66,24 @@ class SearchConfig:
 
         need(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}")
         need(self.trials >= 1, "trials", f"must be at least 1, got {self.trials}")
+        known = ", ".join(EVALUATORS)
+        need(self.evaluator in EVALUATORS, "evaluator",
+             f"unknown evaluator {self.evaluator!r} (evaluators: {known})")  # fmt: skip
+        spec = EVALUATORS[self.evaluator]
+        if spec.epochs is not None:
+            need(self.epochs in (None, spec.epochs), "epochs",
+                 f"--evaluator {spec.name} holds {spec.epochs}-epoch results only; "
+                 "leave --epochs out")  # fmt: skip
+            object.__setattr__(self, "epochs", spec.epochs)
+        elif self.epochs is None:
+            object.__setattr__(self, "epochs", DEFAULT_EPOCHS)
         need(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
+        if spec.dataset is not None:
+            given = self.dataset
+            need(given is None or given.strip().lower().replace("-", "_") == spec.dataset,
+                 "dataset", f"--evaluator {spec.name} looks up {spec.dataset} results; leave "
+                 "--dataset out")  # fmt: skip
+            object.__setattr__(self, "dataset", spec.dataset)
         need(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
         need(self.keep >= 0, "keep", f"must be 0 or more, got {self.keep}")
         need(self.threads >= 1, "threads", f"must be at least 1, got {self.threads}")
@@ -82,8 +102,9 @@ class SearchConfig:
         need(len(set(objectives)) == len(objectives), "objectives", "names an objective twice")
         if self.sampler is not None:
             need(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")
-            need(not (self.sampler == "evolution" and len(objectives) > 1), "sampler",
-                 "evolution optimises one objective; use nsga2 for several")  # fmt: skip
+            single = self.sampler in ("evolution", "local-search")
+            need(not (single and len(objectives) > 1), "sampler",
+                 f"{self.sampler} optimises one objective; use nsga2 for several")  # fmt: skip
         if self.study is not None:
             need(bool(re.fullmatch(r"[\w.\-]{1,100}", self.study)), "study",
                  "letters, digits, '.', '-' and '_' only")  # fmt: skip
@@ -98,7 +119,7 @@ class SearchConfig:
 
     @property
     def sampler_name(self) -> str:
-        return self.sampler or ("nsga2" if self.multi_objective else "tpe")
+        return self.sampler or ("nsga2" if self.multi_objective else "local-search")
 
     @property
     def max_failures(self) -> int:
@@ -107,8 +128,13 @@ class SearchConfig:
 
     @property
     def prunes(self) -> bool:
-        """Pruning applies to single-objective studies only (Optuna's rule)."""
-        return self.pruning and not self.multi_objective
+        """Pruning applies to single-objective studies (Optuna's rule) whose evaluator
+        reports each epoch."""
+        return self.pruning and not self.multi_objective and self.evaluator_spec.reports_epochs
+
+    @property
+    def evaluator_spec(self) -> EvaluatorSpec:
+        return EVALUATORS[self.evaluator]
 
     def storage_url(self) -> str:
         return self.storage or DEFAULT_STORAGE
@@ -120,7 +146,8 @@ class SearchConfig:
         if self.study:
             return self.study
         suffix = "" if not self.multi_objective else "-" + "-".join(self.objectives)
-        return f"{space_name}-{dataset}{suffix}"
+        table = "" if self.evaluator == DEFAULT_EVALUATOR else "-table"
+        return f"{space_name}-{dataset}{table}{suffix}"
 
     def with_(self, **changes: Any) -> SearchConfig:
         return replace(self, **changes)

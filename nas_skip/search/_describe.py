@@ -37,6 +37,15 @@ def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str
     return artifact_id
 
 
+#: the metrics a note shows, where the trial has them: (attribute, label, format)
+_MEASURES = (
+    ("val_accuracy", "validation", "{:.4f}"),
+    ("test_accuracy", "test", "{:.4f}"),
+    ("latency_ms", "latency", "{:.2f} ms"),
+    ("train_seconds", "training", "{:.1f} s"),
+)
+
+
 def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
     """The markdown note of a trial from its genotype and user attributes."""
     t = topology(g)
@@ -55,13 +64,11 @@ def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
     ]
     if "duplicate_of" in attrs:
         lines += ["", f"**duplicate of trial {attrs['duplicate_of']}**: not trained again"]
+    if "nb201_arch" in attrs:
+        lines += ["", f"**NAS-Bench-201 cell**: `{attrs['nb201_arch']}`"]
+    shown = [(label, attrs[key], fmt) for key, label, fmt in _MEASURES if key in attrs]
     if "val_accuracy" in attrs:
-        lines += [
-            "",
-            f"validation {attrs['val_accuracy']:.4f}, test {attrs.get('test_accuracy', 0):.4f}, "
-            f"latency {attrs.get('latency_ms', 0):.2f} ms, "
-            f"training {attrs.get('train_seconds', 0):.1f} s",
-        ]
+        lines += ["", ", ".join(f"{label} {fmt.format(value)}" for label, value, fmt in shown)]
     for key in ("fail_reason", "pruned_reason"):
         if key in attrs:
             lines += ["", f"**{key.replace('_', ' ')}**: {attrs[key]}"]

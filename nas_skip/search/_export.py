@@ -11,6 +11,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 
+from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.genotype import Genotype
 from nas_skip.search._config import SearchError
 from nas_skip.search._progress import top_trials
@@ -26,6 +27,7 @@ class Exported:
     files: tuple[Path, ...]
     retrained: bool
     pareto: tuple[FrozenTrial, ...]  # the front, for a multi-objective study
+    weights: bool = True  # False: a table-evaluated trial, exported without weights
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
@@ -78,7 +80,9 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
         number: the trial; None: the best (most accurate on the Pareto front).
         class_name: the exported ``nn.Module``'s name.
         retrain_epochs: retrain for this many epochs when the trial's weights were not
-            kept (the search keeps only its best trials' weights).
+            kept (the search keeps only its best trials' weights). A trial a table
+            evaluated (``nb201-*``) has none: without retraining, its code, genotype and
+            metrics are written without ``weights.pt``.
         data_dir: local dataset files, for retraining on cifar10 / mnist.
 
     Raises:
@@ -98,29 +102,34 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
     holder = _weights_source(study, trial)
     artifact = holder.user_attrs.get("weights_artifact")
     artifact_dir = study.user_attrs.get("artifacts")
-    retrained = False
+    retrained = has_weights = False
     if artifact and artifact_dir and (Path(artifact_dir) / artifact).exists():
         store = FileSystemArtifactStore(artifact_dir)
         weights.unlink(missing_ok=True)
         optuna.artifacts.download_artifact(artifact_store=store, file_path=str(weights),
                                            artifact_id=artifact)  # fmt: skip
+        has_weights = True
     elif retrain_epochs:
         _retrain(study, trial, genotype, retrain_epochs, weights, data_dir)
-        retrained = True
-    else:
+        retrained = has_weights = True
+    elif study.user_attrs.get("evaluator", DEFAULT_EVALUATOR) == DEFAULT_EVALUATOR:
         raise SearchError(
             f"--trial {trial.number}: its weights were not kept (the search keeps its best "
             "trials'); add --retrain-epochs E to train it again"
         )
-    state = torch.load(weights, weights_only=True)
-    build(genotype, class_name).load_state_dict(state)  # the weights fit the exported class
+    if has_weights:
+        state = torch.load(weights, weights_only=True)
+        build(genotype, class_name).load_state_dict(state)  # the weights fit the class
+    else:  # looked up in a table: the architecture is the result, nothing was trained
+        weights.unlink(missing_ok=True)
     (out_dir / "model.py").write_text(source, encoding="utf-8")
     (out_dir / "genotype.json").write_text(genotype.dumps() + "\n", encoding="utf-8")
     metrics = _metrics(study, trial, retrained)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     pareto = tuple(top_trials(study, 50)) if len(study.directions) > 1 else ()
-    files = tuple(out_dir / n for n in ("model.py", "weights.pt", "genotype.json", "metrics.json"))
-    return Exported(trial, out_dir, files, retrained, pareto)
+    names = ("model.py", "weights.pt", "genotype.json", "metrics.json")
+    files = tuple(out_dir / n for n in names if has_weights or n != "weights.pt")
+    return Exported(trial, out_dir, files, retrained, pareto, has_weights)
 
 
 def _metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> dict[str, Any]:
@@ -149,8 +158,8 @@ def _retrain(study: optuna.Study, trial: FrozenTrial, genotype: Genotype, epochs
 
     space = load_space(study.user_attrs["space"], study.user_attrs["dataset"])
     data = load_dataset(space.dataset, space.domain, data_dir)
-    hparams = {k.removeprefix("train:"): v for k, v in trial.params.items()
-               if k.startswith("train:")}  # fmt: skip
+    # the space's training choices, constants included (they are not trial params)
+    hparams = space.sample_train(optuna.trial.FixedTrial(trial.params))
     config = TrainConfig(epochs=epochs, seed=trial.number, **hparams)
     _, model = fit(genotype, data, config, progress=True)
     torch.save(model.state_dict(), weights)

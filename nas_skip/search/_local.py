@@ -26,7 +26,13 @@ from nas_skip.search._objective import (
     sample,
 )
 from nas_skip.search._samplers import make_pruner, make_sampler
-from nas_skip.search._storage import FINISHED, open_study, worker_id
+from nas_skip.search._storage import (
+    FINISHED,
+    active_workers,
+    mark_stopped,
+    open_study,
+    worker_id,
+)
 from nas_skip.spaces import Space, load_space
 
 Objective = Callable[[optuna.Trial], Any]
@@ -71,17 +77,23 @@ class _Budget:
 
     def _count(self, study: optuna.Study, state: TrialState) -> None:
         self.failures = self.failures + 1 if state == TrialState.FAIL else 0
-        elsewhere = 0  # trials other workers are running
+        if self.failures >= self.max_failures:
+            study.stop()  # first: a storage that fails below must not keep the loop going
+        elsewhere = 0  # trials other workers may still finish
         if self.alone:
             self.finished += state in FINISHED
         else:  # other workers finish trials too (this one is still RUNNING in the storage)
-            trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+            trials = study.get_trials(deepcopy=False)
             running = sum(t.state == TrialState.RUNNING for t in trials)
-            self.finished = len(trials) - running + (state in FINISHED)
-            elsewhere = running - 1
+            done = sum(t.state in FINISHED for t in trials)
+            self.finished = done + (state in FINISHED)
+            # every other live worker that has not stopped may finish one more trial: the
+            # one it runs, or, between two trials, the one it is about to start (counting
+            # only RUNNING trials let two workers both start one more in that moment)
+            elsewhere = max(running - 1, len(active_workers(study, trials) - {worker_id()}))
         # the trials running elsewhere may bring the study to its total: leave it to them
         # rather than start one more (a worker whose trial fails carries on)
-        if self.finished + elsewhere >= self.target or self.failures >= self.max_failures:
+        if self.finished + elsewhere >= self.target:
             study.stop()  # after this trial
 
 
@@ -92,8 +104,8 @@ def objective_for(worker: Worker) -> Objective:
 
     def objective(trial: optuna.Trial) -> Any:
         trial.set_user_attr("worker", owner)  # a rerun fails our RUNNING trials if we die
-        g, hparams = sample(trial, worker.space)
-        values = evaluate(trial, worker, g, hparams, local_reporter(trial, worker.config.prunes))
+        values = evaluate(trial, worker, sample(trial, worker.space),
+                          local_reporter(trial, worker.config.prunes))  # fmt: skip
         return values[0] if len(values) == 1 else values
 
     return objective
@@ -109,18 +121,23 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
     handle = open_study(config, space.name, space.dataset, config.space, None, make_pruner(config))
     # a rerun with the same seed must not propose the same points again: offset the seed
-    handle.study.sampler = make_sampler(config, worker_index, len(handle.study.get_trials()))
+    trials = len(handle.study.get_trials())
+    handle.study.sampler = make_sampler(config, worker_index, trials, space)
     worker = Worker(config, space, handle)
     finished = handle.study._storage.get_n_trials(handle.study._study_id, FINISHED)
     if finished >= config.trials:
         return 0
     budget = _Budget(config.trials, config.max_failures, finished, alone=config.workers == 1)
-    handle.study.optimize(
-        budget.wrap(objective or objective_for(worker)),
-        timeout=config.timeout,
-        catch=(Exception,),
-        gc_after_trial=False,
-    )
+    try:
+        handle.study.optimize(
+            budget.wrap(objective or objective_for(worker)),
+            timeout=config.timeout,
+            catch=(Exception,),
+            gc_after_trial=False,
+        )
+    finally:
+        if config.workers > 1:  # the others no longer wait for a trial from this one
+            mark_stopped(handle.study)
     return budget.failures
 
 

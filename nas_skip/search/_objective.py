@@ -1,11 +1,14 @@
-"""The one objective both backends run: sample -> validate -> dedupe -> build -> train.
+"""The one objective both backends run: sample -> validate -> dedupe -> evaluate.
 
 ``sample`` runs where the trial is asked for (the Optuna process, or Ray's driver inside
-OptunaSearch); ``evaluate`` where it is trained. Each trial stores, as user attributes:
-``genotype`` (JSON), ``hash``, ``params``, ``flops``, ``latency_ms``, ``train_seconds``,
-``val_accuracy`` ..., ``duplicate_of`` for a trial that reused a finished one,
+OptunaSearch); ``evaluate`` where it is evaluated, by the search's evaluator (training, or
+a table lookup; see :mod:`nas_skip.evaluators`). Each trial stores, as user attributes:
+``genotype`` (JSON), ``hash``, ``params``, ``flops``, the evaluator's metrics
+(``val_accuracy``, ``latency_ms``, ``train_seconds`` ...), what its space derives from the
+choices (``nb201_arch``), ``duplicate_of`` for a trial that reused a finished one,
 ``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best
-trials' weights are kept as artifacts (``weights_artifact``).
+trials' weights, where the evaluator trained any, are kept as artifacts
+(``weights_artifact``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import math
 import numbers
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,17 +28,21 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_skip.data import Dataset, load_dataset
 from nas_skip.errors import NasSkipError
+from nas_skip.evaluators import (
+    DEFAULT_EVALUATOR,
+    METRICS,
+    Evaluator,
+    Reporter,
+    TrialInput,
+    make_evaluator,
+)
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._describe import save_note, upload_drawing
 from nas_skip.search._storage import StudyHandle, originals, worker_alive
 from nas_skip.spaces import Space
-from nas_skip.train import EpochMetrics, TrainConfig, TrainResult, TrialDiverged, fit
-
-#: (epoch, metrics) -> None; may raise optuna.TrialPruned
-Reporter = Callable[[int, EpochMetrics], None]
+from nas_skip.train import EpochMetrics, TrialDiverged
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -59,15 +65,27 @@ class Worker:
     handle: StudyHandle
 
     @cached_property
-    def dataset(self) -> Dataset:
-        return load_dataset(self.space.dataset, self.space.domain, self.config.data_dir)
+    def evaluator(self) -> Evaluator:
+        """The search's evaluator, made once per process (it may hold a dataset or table)."""
+        c = self.config
+        assert c.epochs is not None  # SearchConfig resolves it
+        return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir)
 
     @property
     def study(self) -> optuna.Study:
         return self.handle.study
 
 
-def sample(trial: optuna.Trial, space: Space) -> tuple[Genotype, dict[str, Any]]:
+@dataclass(frozen=True)
+class Sample:
+    """What the space made of a trial's choices."""
+
+    genotype: Genotype
+    hparams: dict[str, Any]  # training hyperparameters (``train:*`` without the prefix)
+    params: dict[str, Any]  # every choice by name, as Optuna stores them
+
+
+def sample(trial: optuna.Trial, space: Space) -> Sample:
     """Ask the trial for a genotype and hyperparameters (the one place that suggests).
 
     Raises:
@@ -75,45 +93,40 @@ def sample(trial: optuna.Trial, space: Space) -> tuple[Genotype, dict[str, Any]]
             samples; this is the safety net STYLE.md asks for), with the reason stored.
     """
     try:
-        return space.sample(trial), space.sample_train(trial)
+        g, hparams = space.sample(trial), space.sample_train(trial)
     except NasSkipError as exc:
         trial.set_user_attr("fail_reason", f"invalid sample: {exc}")
         raise optuna.TrialPruned(f"invalid sample: {exc}") from None
+    return Sample(g, hparams, dict(trial.params))
 
 
-def dedup_key(g: Genotype, hparams: dict[str, Any], epochs: int, dataset: str) -> str:
-    """Equal for trials that would train the same network the same way."""
+def dedup_key(g: Genotype, hparams: dict[str, Any], epochs: int, dataset: str,
+              evaluator: str = DEFAULT_EVALUATOR) -> str:  # fmt: skip
+    """Equal for trials that would evaluate the same network the same way."""
     doc = [g.canonical_hash(), sorted(hparams.items()), epochs, dataset]
+    if evaluator != DEFAULT_EVALUATOR:  # keys of training studies stay as they were
+        doc.append(evaluator)
     return hashlib.sha256(json.dumps(doc, default=str).encode()).hexdigest()[:24]
 
 
-def _values(result: TrainResult, objectives: tuple[str, ...]) -> list[float]:
-    pick = {
-        "accuracy": result.val_accuracy,
-        "params": float(result.params),
-        "latency": result.latency_ms,
-        "flops": float(result.flops),
-    }
-    return [pick[o] for o in objectives]
-
-
-METRIC_ATTRS = ("val_accuracy", "test_accuracy", "train_error", "val_loss", "test_loss",
-                "params", "flops", "latency_ms", "train_seconds", "epochs")  # fmt: skip
+def _values(metrics: dict[str, Any], objectives: tuple[str, ...]) -> list[float]:
+    pick = {"accuracy": "val_accuracy", "params": "params", "latency": "latency_ms",
+            "flops": "flops"}  # fmt: skip
+    return [float(metrics.get(pick[o], math.nan)) for o in objectives]
 
 
 def evaluate(
     trial: optuna.Trial,
     worker: Worker,
-    g: Genotype,
-    hparams: dict[str, Any],
+    s: Sample,
     reporter: Reporter | None = None,
 ) -> list[float]:
-    """Dedupe, train and measure one sampled trial; store its attributes; return values.
+    """Dedupe and evaluate one sampled trial; store its attributes; return its values.
 
     Args:
         trial: a live trial of the study (in a Ray worker: ``optuna.trial.Trial(study, id)``).
         worker: this process's context.
-        g, hparams: what :func:`sample` returned.
+        s: what :func:`sample` returned.
         reporter: called after each epoch; raises ``optuna.TrialPruned`` to stop.
 
     Raises:
@@ -123,7 +136,9 @@ def evaluate(
             exception leaves, so the backend records FAIL and goes on.
     """
     config = worker.config
-    key = dedup_key(g, hparams, config.epochs, worker.space.dataset)
+    g = s.genotype
+    assert config.epochs is not None  # SearchConfig resolves it
+    key = dedup_key(g, s.hparams, config.epochs, worker.space.dataset, config.evaluator)
     rows = costs(g)
     attrs: dict[str, Any] = {}  # what this trial stored, for its dashboard note
 
@@ -138,6 +153,7 @@ def evaluate(
         ("params", sum(r.params for r in rows)),
         ("flops", sum(r.flops for r in rows)),
         ("nodes", len(g.nodes)),
+        *worker.space.attrs(s.params).items(),
     ):
         put(name, value)
     upload_drawing(trial, worker.handle, g)
@@ -145,7 +161,7 @@ def evaluate(
     original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
     if original is not None:
         put("duplicate_of", original.number)
-        for name in METRIC_ATTRS:
+        for name in METRICS:
             if name in original.user_attrs:
                 put(name, original.user_attrs[name])
         put("train_seconds", 0.0)
@@ -153,9 +169,7 @@ def evaluate(
         return list(original.values)
     seed = ((config.seed or 0) + trial.number) % 2**31
     try:
-        train_config = TrainConfig(epochs=config.epochs, seed=seed, threads=config.threads,
-                                   **hparams)  # fmt: skip
-        result, model = fit(g, worker.dataset, train_config, reporter)
+        result = worker.evaluator(TrialInput(g, s.hparams, s.params, seed, reporter))
     except optuna.TrialPruned as exc:
         put("pruned_reason", str(exc) or "pruned")
         save_note(trial, g, attrs)
@@ -173,14 +187,14 @@ def evaluate(
         put("fail_reason", failure_reason(exc))
         save_note(trial, g, attrs)
         raise
-    metrics = result.to_dict()
-    for name in METRIC_ATTRS:
-        put(name, metrics[name])
-    values = _values(result, config.objectives)
+    for name, value in (*result.metrics.items(), *result.attrs.items()):
+        put(name, value)
+    values = _values(attrs, config.objectives)
     if not all_finite(values):
         put("fail_reason", f"non-finite objective values {values}")
         raise TrialDiverged(f"non-finite objective values {values}")
-    _keep_weights(trial, worker, values, model)
+    if result.model is not None:
+        _keep_weights(trial, worker, values, result.model)
     save_note(trial, g, attrs)
     return values
 

@@ -32,7 +32,7 @@ import torch
 
 from nas_skip.genotype import Genotype
 from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._objective import Worker, evaluate, failure_reason
+from nas_skip.search._objective import Sample, Worker, evaluate, failure_reason
 from nas_skip.search._samplers import make_sampler
 from nas_skip.search._storage import StudyHandle, make_storage, worker_id
 from nas_skip.spaces import Space, load_space
@@ -169,7 +169,7 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
     runs = Path(config.artifact_dir()).parent / "ray"  # beside the artifacts, absolute
     storage = make_storage(url)
     existing = len(optuna.load_study(study_name=study_name, storage=storage).get_trials())
-    sampler = make_sampler(config, 0, existing)  # a rerun must not replay the same proposals
+    sampler = make_sampler(config, 0, existing, space)  # a rerun must not replay proposals
     searcher = StudySearch(config, space, storage, study_name, sampler, str(runs / study_name))
 
     def run_trial(trial_config: dict[str, Any]) -> None:
@@ -294,6 +294,7 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         FINAL,
         GENOTYPE,
         HPARAMS,
+        PARAMS,
         PRUNED,
         TRIAL_ID,
     )
@@ -321,7 +322,8 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         # fail_stale_trials must see it die); this is where it trained
         trial.set_user_attr("ray_worker", worker_id())
         g = Genotype.from_json(json.loads(trial_config[GENOTYPE]))
-        values = evaluate(trial, worker, g, dict(trial_config[HPARAMS]), report)
+        s = Sample(g, dict(trial_config[HPARAMS]), dict(trial_config[PARAMS]))
+        values = evaluate(trial, worker, s, report)
     except optuna.TrialPruned:
         # raised on, it would make the trial FAIL; pruned_reason is stored
         tune.report({EPOCH: min(last_epoch + 1, search.epochs), ACCURACY: math.nan,

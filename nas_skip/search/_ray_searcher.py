@@ -50,11 +50,12 @@ logger = logging.getLogger(__name__)
 # PRUNED the last report of a trial the objective pruned (its pruned_reason is stored).
 EPOCH, ACCURACY, FINAL, DUPLICATE, PRUNED = "epoch", "accuracy", "final", "duplicate", "pruned"
 # Constants the space function puts in each Ray trial's config for the trainable.
-TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS = (
+TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS, PARAMS = (
     "optuna_trial_id",
     "optuna_trial",
     "genotype",
     "hparams",
+    "params",
 )
 #: seconds between two looks at the study's finished count (other processes add to it)
 RECOUNT_SECONDS = 1.0
@@ -68,10 +69,11 @@ def define_by_run(space: Space) -> Callable[[Any], dict[str, Any]]:
     """
 
     def define(trial: Any) -> dict[str, Any]:
-        g, hparams = sample(trial, space)  # may raise TrialPruned: see StudySearch.suggest
+        s = sample(trial, space)  # may raise TrialPruned: see StudySearch.suggest
         return {
-            GENOTYPE: json.dumps(g.to_json(), separators=(",", ":")),
-            HPARAMS: hparams,
+            GENOTYPE: json.dumps(s.genotype.to_json(), separators=(",", ":")),
+            HPARAMS: s.hparams,
+            PARAMS: s.params,
             TRIAL_ID: trial._trial_id,  # the captor OptunaSearch passes forwards attributes
             TRIAL_NUMBER: trial.number,
         }

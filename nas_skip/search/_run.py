@@ -8,10 +8,11 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
+from nas_skip.evaluators import check_family, make_evaluator
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._progress import StudyWatcher
 from nas_skip.search._storage import counts, fail_stale_trials, open_study
-from nas_skip.spaces import load_space
+from nas_skip.spaces import load_space, load_spec
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,21 @@ def search(config: SearchConfig, console: Console | None = None,
         The :class:`SearchResult`.
 
     Raises:
-        SpaceError, DatasetError, SearchError: bad input, before any trial runs.
+        SpaceError, DatasetError, SearchError, EvaluatorError: bad input, before any
+            trial runs.
     """
     space_path = Path(config.space)
     if space_path.suffix in (".yaml", ".yml"):  # workers may run elsewhere: an absolute path
         config = config.with_(space=str(space_path.resolve()))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar says enough
+    # an evaluator that binds its own dataset first checks the family, which says more
+    # than a dataset of the wrong domain would
+    check_family(config.evaluator, load_spec(config.space))
     space = load_space(config.space, config.dataset)
     config = config.with_(dataset=space.dataset)
+    assert config.epochs is not None  # SearchConfig resolves it
+    # refused here, before the study is touched, rather than in every worker
+    make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir)
     handle = open_study(config, space.name, space.dataset, config.space)
     stale = fail_stale_trials(handle.study)
     maximize = config.directions[0] == "maximize"

@@ -6,15 +6,24 @@ import warnings
 
 import optuna
 
+from nas_skip.samplers._local_search import Key
 from nas_skip.search._config import SearchConfig
+from nas_skip.spaces import Space
 
 
 def make_sampler(
-    config: SearchConfig, worker: int = 0, offset: int = 0
+    config: SearchConfig,
+    worker: int = 0,
+    offset: int = 0,
+    space: Space | None = None,
+    key: Key | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The search's sampler; each parallel worker, and each rerun of a study (``offset``:
     the trials it already holds), gets its own seed stream.
 
+    - ``local-search`` (the default for one objective): surrogate-guided local search
+      with restarts, which never proposes a genotype isomorphic to one the study holds
+      (``space`` gives it the genotypes); see ``scripts/bench_samplers.py`` for why.
     - ``tpe``: multivariate TPE over groups of parameters that occur together (the
       spaces are define-by-run: depth decides which layer parameters exist), with the
       constant liar so that parallel workers do not all propose the same point.
@@ -22,22 +31,28 @@ def make_sampler(
     - ``nsga2``: NSGA-II, for several objectives (population ``--population``).
     - ``evolution``: regularized evolution (Real et al. 2019), population and tournament
       from ``--population`` and ``--tournament``.
+
+    ``key`` replaces local-search's comparison of genotypes (benchmarks serve the
+    canonical hashes from a table rather than build every genotype again).
     """
     seed = None if config.seed is None else config.seed + 7919 * worker + 104729 * offset
     name = config.sampler_name
+    startup = min(10, max(3, config.trials // 4))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
             return optuna.samplers.TPESampler(
                 multivariate=True, group=True, constant_liar=True, seed=seed,
-                n_startup_trials=min(10, max(3, config.trials // 4)),
+                n_startup_trials=startup,
             )  # fmt: skip
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed)
-    from nas_skip.search._evolution import RegularizedEvolutionSampler
+    from nas_skip.samplers import LocalSearchSampler, RegularizedEvolutionSampler
 
+    if name == "local-search":
+        return LocalSearchSampler(n_startup_trials=startup, seed=seed, space=space, key=key)
     return RegularizedEvolutionSampler(
         population_size=config.population, tournament_size=config.tournament, seed=seed
     )

@@ -17,10 +17,11 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.search._config import SearchConfig, SearchError
 
 # user attributes of the study that tie it to one space and budget
-STUDY_KEYS = ("space", "dataset", "epochs", "objectives")
+STUDY_KEYS = ("space", "dataset", "evaluator", "epochs", "objectives")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -99,13 +100,15 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
     storage = make_storage(url)
     name = config.study_name(space_name, dataset)
     wanted = {"space": space_ref, "dataset": dataset, "epochs": config.epochs,
-              "objectives": list(config.objectives)}  # fmt: skip
+              "objectives": list(config.objectives), "evaluator": config.evaluator}  # fmt: skip
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         existing = None
     if existing is not None:
-        attrs = existing.user_attrs
+        attrs = dict(existing.user_attrs)
+        if "space" in attrs:  # made before evaluators were recorded: it trained
+            attrs.setdefault("evaluator", DEFAULT_EVALUATOR)
         for key in STUDY_KEYS:
             if key in attrs and attrs[key] != wanted[key]:
                 raise SearchError(
@@ -149,6 +152,24 @@ def worker_alive(worker: str) -> bool:
     """Whether the ``host:pid`` worker may still run: dead only if on this host and gone."""
     host, _, pid = worker.rpartition(":")
     return not (host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)))
+
+
+#: study system attribute prefix: the worker (host:pid) after it stopped starting trials
+STOPPED = "worker_stopped:"
+
+
+def mark_stopped(study: optuna.Study) -> None:
+    """Record that this process starts no more trials of ``study``."""
+    study._storage.set_study_system_attr(study._study_id, STOPPED + worker_id(), True)
+
+
+def active_workers(study: optuna.Study, trials: list[FrozenTrial]) -> set[str]:
+    """The workers (host:pid) that ran trials of the study, may still run and have not
+    said they stopped: each may still finish a trial."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    stopped = {k.removeprefix(STOPPED) for k in attrs if k.startswith(STOPPED)}
+    seen = {str(t.user_attrs["worker"]) for t in trials if "worker" in t.user_attrs}
+    return {w for w in seen - stopped if worker_alive(w)}
 
 
 def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=2)) -> int:

@@ -4,7 +4,14 @@
 """
 
 from nas_skip.spaces._schema import FAMILIES, Choice, Range, SpaceError, SpaceSpec, read_spec
-from nas_skip.spaces._space import ParamInfo, Space, list_spaces, load_space, spaces_dir
+from nas_skip.spaces._space import (
+    ParamInfo,
+    Space,
+    list_spaces,
+    load_space,
+    load_spec,
+    spaces_dir,
+)
 
 __all__ = [
     "FAMILIES",
@@ -16,6 +23,7 @@ __all__ = [
     "SpaceSpec",
     "list_spaces",
     "load_space",
+    "load_spec",
     "read_spec",
     "spaces_dir",
 ]

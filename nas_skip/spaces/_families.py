@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas_skip.ops import OPS
+from nas_skip.spaces import _nb201 as nb201
 from nas_skip.spaces._schema import Choice, Dimension, Range
 
 if TYPE_CHECKING:
@@ -286,13 +287,32 @@ def build_unet(pick: Picker, space: Space) -> Doc:
     return b.finish(prev, "conv1x1_head", space.num_classes)
 
 
+def build_nb201(pick: Picker, space: Space) -> Doc:
+    """nb201: NAS-Bench-201's cell (an op per edge ``edge:0->1`` ...) in its macro skeleton."""
+    s = space.spec.skeleton
+    width = pick("width", s["width"])
+    cell = tuple(pick.choice(name, s["ops"]) for name in nb201.PARAM_NAMES)
+    return nb201.network_doc(cell, space.input_shape, space.num_classes, width, s["stages"],
+                             s["cells_per_stage"])  # fmt: skip
+
+
+def nb201_attrs(params: dict[str, Any], space: Space) -> dict[str, Any]:
+    """``nb201_arch``: the NAS-Bench-201 arch string of the trial's cell, as chosen."""
+    cell = nb201.cell_from_params(params, tuple(space.spec.skeleton["ops"]))
+    return {"nb201_arch": nb201.arch_string(cell)}
+
+
 BUILDERS: dict[str, Callable[[Picker, Space], Doc]] = {
     "chain": build_chain,
     "stages": build_stages,
     "cell": build_cell,
     "dense": build_dense,
     "unet": build_unet,
+    "nb201": build_nb201,
 }
+
+#: User attributes a family derives from a trial's choices, beside the genotype.
+ATTRS: dict[str, Callable[[dict[str, Any], Space], dict[str, Any]]] = {"nb201": nb201_attrs}
 
 #: Parameters that change the structure (how many others exist), per family.
 STRUCTURAL: dict[str, Callable[[Space], dict[str, Dimension]]] = {
@@ -306,6 +326,7 @@ STRUCTURAL: dict[str, Callable[[Space], dict[str, Dimension]]] = {
         for k in range(1, sp.spec.skeleton["blocks"] + 1)
     },
     "unet": lambda sp: {"depth": sp.spec.skeleton["depth"]},
+    "nb201": lambda sp: {},
 }
 
 

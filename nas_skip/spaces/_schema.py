@@ -21,9 +21,10 @@ import yaml
 from nas_skip.errors import NasSkipError
 from nas_skip.merges import ALIGNS, MERGES
 from nas_skip.ops import OPS, ops_for
+from nas_skip.spaces._nb201 import NB201_OPS
 
 DOMAINS = ("vector", "image", "segmentation")
-FAMILIES = ("chain", "stages", "cell", "dense", "unet")
+FAMILIES = ("chain", "stages", "cell", "dense", "unet", "nb201")
 Scalar = int | float | str
 
 
@@ -96,6 +97,12 @@ _SKELETON: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "width": ("int_dim", True, None),  # channels of level 0; doubled per level
         "long_kinds": ("kinds", True, None),  # kinds of each level's long skip
         "short_kinds": ("kinds", True, None),  # kinds of the residual skip inside blocks
+    },
+    "nb201": {
+        "ops": ("cell_ops", True, None),  # NAS-Bench-201 op names an edge may take
+        "stages": ("int", False, 3),
+        "cells_per_stage": ("int", False, 5),
+        "width": ("int_dim", True, None),  # channels of stage 1; doubled at each stage
     },
 }
 _TRAIN_KEYS = {
@@ -189,6 +196,8 @@ class _Reader:
             return self.names(where, value, ops, "op")[0]
         if kind == "ops":
             return self.names(where, value, ops, "op")
+        if kind == "cell_ops":
+            return self.names(where, value, NB201_OPS, "op")
         if kind == "kinds":
             return self.names(where, value, sorted(MERGES), "kind")
         if kind == "aligns":
@@ -234,6 +243,8 @@ def read_spec(path: Path) -> SpaceSpec:
         raise r.fail("family", f"family {doc['family']!r} needs an image or segmentation domain")
     if doc["family"] == "unet" and r.domain != "segmentation":
         raise r.fail("family", "family 'unet' needs the segmentation domain")
+    if doc["family"] == "nb201" and r.domain != "image":
+        raise r.fail("family", "family 'nb201' needs the image domain")
     declared = _SKELETON[doc["family"]]
     skeleton_doc = doc["skeleton"]
     if not isinstance(skeleton_doc, Mapping):
@@ -302,6 +313,5 @@ def _check_family(spec: SpaceSpec, r: _Reader) -> None:
             raise r.fail(f"skeleton.{key}", "must be at least 1")
     if spec.family == "dense" and not set(s["kinds"]) <= {"none", "concat", "seq"}:
         raise r.fail("skeleton.kinds", "dense blocks take kinds none and concat only")
-    for key in ("ops",):
-        if key in s and any(OPS[o].attr == "head" for o in s[key]):
-            raise r.fail(f"skeleton.{key}", "a head op cannot be a layer op")
+    if spec.family != "nb201" and any(OPS[o].attr == "head" for o in s.get("ops", ())):
+        raise r.fail("skeleton.ops", "a head op cannot be a layer op")

@@ -14,7 +14,7 @@ from typing import Any
 from nas_skip._shipped import shipped
 from nas_skip.errors import GenotypeError, GenotypeWarning
 from nas_skip.genotype import Genotype
-from nas_skip.spaces._families import BUILDERS, STRUCTURAL, Doc, Picker, dim_values
+from nas_skip.spaces._families import ATTRS, BUILDERS, STRUCTURAL, Doc, Picker, dim_values
 from nas_skip.spaces._schema import Choice, Dimension, Range, SpaceError, SpaceSpec, read_spec
 
 #: Where the shipped spaces live: search_spaces/ of the checkout or the installed wheel
@@ -99,10 +99,27 @@ class Space:
         doc = BUILDERS[self.spec.family](Picker(trial), self)
         return self._validate(doc)
 
+    def ask(self, trial: Any) -> None:
+        """Ask ``trial`` for every choice :meth:`sample` and :meth:`sample_train` would, in
+        the same order, without building or validating the genotype (cheap: samplers use
+        it to complete a proposal's choices)."""
+        BUILDERS[self.spec.family](Picker(trial), self)
+        self.sample_train(trial)
+
     def sample_train(self, trial: Any) -> dict[str, Any]:
         """Training hyperparameters (``train:lr`` ...) for :class:`nas_skip.train.TrainConfig`."""
         pick = Picker(trial)
         return {key: pick(f"train:{key}", dim) for key, dim in self.spec.train.items()}
+
+    def structural(self) -> frozenset[str]:
+        """Names of the parameters that decide which other parameters exist (``depth``)."""
+        return frozenset(STRUCTURAL[self.spec.family](self))
+
+    def attrs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """User attributes the space's family derives from a trial's choices
+        (``nb201_arch`` for NAS-Bench-201 cells); none for most families."""
+        derive = ATTRS.get(self.spec.family)
+        return {} if derive is None else derive(dict(params), self)
 
     def _validate(self, doc: Doc) -> Genotype:
         """Validate ``doc``, repairing alignments the shapes do not allow with projections."""
@@ -158,6 +175,23 @@ def list_spaces() -> list[str]:
     return sorted(p.stem for p in spaces_dir().glob("*.yaml"))
 
 
+def load_spec(name_or_path: str | Path) -> SpaceSpec:
+    """The checked file of a shipped space (by name) or of a space file (by path).
+
+    Raises:
+        SpaceError: unknown space, or a bad file (naming the YAML path).
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = spaces_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise SpaceError(
+                f"unknown space {str(name_or_path)!r} (spaces: {', '.join(list_spaces())}; "
+                "or give a path to a .yaml file)"
+            )
+    return read_spec(path)
+
+
 def load_space(name_or_path: str | Path, dataset: str | None = None) -> Space:
     """Load a shipped space by name, or a space file by path, bound to a dataset.
 
@@ -170,15 +204,7 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> Space:
         SpaceError: unknown space, a bad file (naming the YAML path), or a dataset of
             the wrong domain.
     """
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = spaces_dir() / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise SpaceError(
-                f"unknown space {str(name_or_path)!r} (spaces: {', '.join(list_spaces())}; "
-                "or give a path to a .yaml file)"
-            )
-    spec = read_spec(path)
+    spec = load_spec(name_or_path)
     from nas_skip.data import DATASETS, dataset_info
 
     info = dataset_info(dataset or spec.dataset)  # unknown: an error listing the datasets

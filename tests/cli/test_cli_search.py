@@ -52,7 +52,13 @@ def test_search_then_export_the_best(tmp_path: Path, space: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("--sampler", "bayes"), "--sampler: must be one of tpe, random, nsga2, evolution"),
+        (
+            ("--sampler", "bayes"),
+            "--sampler: must be one of local-search, tpe, random, nsga2, evolution",
+        ),
+        (("--evaluator", "nb201"), "--evaluator: unknown evaluator 'nb201' (evaluators: train,"),
+        (("--evaluator", "nb201-cifar10"), "space 'cli' is not a NAS-Bench-201 cell space"),
+        (("--objectives", "accuracy,params", "--sampler", "local-search"), "use nsga2"),
         (("--objectives", "accuracy,size"), "--objectives: unknown objective 'size'"),
         (("--objectives", "params"), "--objectives: must start with accuracy"),
         (("--objectives", "accuracy,params", "--sampler", "evolution"), "use nsga2"),

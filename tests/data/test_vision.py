@@ -15,7 +15,7 @@ import torch
 
 from nas_skip.data import DATASETS, Dataset, DatasetError, _vision, load_dataset
 
-VISION = sorted(n for n, info in DATASETS.items() if info.needs_data_dir)
+VISION = sorted(_vision.VISION_SOURCES)  # read through torchvision from a data_dir
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 
 
@@ -61,3 +61,10 @@ def test_vision_dataset_without_torchvision_says_how_to_install(name: str, tmp_p
 
 # The read path itself needs real torchvision and real files, neither of which this machine
 # has (torchvision cannot be installed beside this torch build); it is not faked here.
+
+
+def test_every_data_dir_dataset_is_read_through_torchvision_or_refused_clearly() -> None:
+    for name, info in DATASETS.items():
+        if info.needs_data_dir and name not in _vision.VISION_SOURCES:
+            with pytest.raises(DatasetError, match="has no reader in nas-skip"):
+                load_dataset(name)

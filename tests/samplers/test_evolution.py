@@ -20,7 +20,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas_skip.errors import NasSkipError
-from nas_skip.search._evolution import (
+from nas_skip.samplers._evolution import (
     MUTATED_ATTR,
     PARENT_ATTR,
     VALUE_ATTR,

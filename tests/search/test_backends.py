@@ -144,3 +144,28 @@ def test_export_of_the_best_reproduces_its_validation_accuracy(
     with torch.no_grad():
         accuracy = (net(data.x_val).argmax(1) == data.y_val).float().mean().item()
     assert abs(accuracy - done.trial.values[0]) < 1e-6
+
+
+def test_a_tabular_search_stores_table_entries_of_its_cells(tmp_path: Path, backend: str) -> None:
+    from nas_skip.evaluators._nb201 import Table
+    from nas_skip.spaces import _nb201 as nb201
+
+    result = run(
+        tmp_path, backend, Path("nb201"), trials=12, evaluator="nb201-cifar10", epochs=None
+    )
+    table = Table("cifar10")
+    study = result.study
+    assert study.user_attrs["evaluator"] == "nb201-cifar10" and result.finished == 12
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        cell = nb201.parse_arch(a["nb201_arch"])
+        assert cell == nb201.cell_from_params(t.params, nb201.NB201_OPS)  # as chosen
+        assert "weights_artifact" not in a  # a table lookup trains nothing
+        if "duplicate_of" in a:  # an isomorphic cell's value, reused
+            original = study.trials[a["duplicate_of"]]
+            assert original.user_attrs["hash"] == a["hash"] and original.values == t.values
+        else:
+            assert t.values[0] in table.entry(cell).val_accuracy
+            assert a["train_seconds"] == table.entry(cell).train_seconds
+        note = optuna_dashboard.get_note(optuna.trial.Trial(study, t._trial_id))
+        assert a["nb201_arch"] in note

@@ -68,7 +68,11 @@ CASES = [
     ("name", ..., "name: missing"),
     ("name", 3, "name: must be a string"),
     ("domain", "audio", "domain: unknown domain 'audio' (domains: vector, image, segmentation)"),
-    ("family", "rnn", "family: unknown family 'rnn' (families: chain, stages, cell, dense, unet)"),
+    (
+        "family",
+        "rnn",
+        "family: unknown family 'rnn' (families: chain, stages, cell, dense, unet, nb201)",
+    ),
     ("skeleton", [], "skeleton: must be a mapping"),
     ("skeleton.depth", ..., "skeleton.depth: missing (family 'chain' needs it)"),
     ("skeleton.blocks", 3, "skeleton.blocks: unknown key for family 'chain' (keys: depth"),

@@ -16,10 +16,10 @@ from nas_skip.spaces import Space, SpaceError, list_spaces, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 torch.set_num_threads(1)
-SHIPPED = ["deep_mlp", "densenet", "nb101_cell", "resnet_macro", "unet"]
+SHIPPED = ["deep_mlp", "densenet", "nb101_cell", "nb201", "resnet_macro", "unet"]
 
 
-def test_the_five_spaces_ship() -> None:
+def test_the_six_spaces_ship() -> None:
     assert list_spaces() == SHIPPED
 
 

@@ -1,0 +1,415 @@
+"""Surrogate-guided local search with restarts: nas-skip's default single-objective sampler.
+
+Local search is a strong baseline on NAS benchmarks (White et al. 2021, "Local Search is
+State of the Art for NAS Benchmarks"): the best architectures sit close to other good
+ones, a parameter away. This sampler walks from the best trial to its neighbours, ranks
+them with a surrogate of the objective instead of trying them at random, never proposes
+what the study already holds (with a space: no genotype isomorphic to one held), and
+starts a fresh walk when one stops improving. Its choice of the default is measured by
+``scripts/bench_samplers.py`` (see the README's leaderboard).
+
+Every decision is a pure function of the seed, the trial number and the study's stored
+trials, as in :mod:`._evolution`: the plan of a trial (all its parameters, the walk it
+belongs to) is written to its system attributes in :meth:`LocalSearchSampler.before_trial`,
+so a resumed study and parallel workers need no coordination; a RUNNING trial's plan is
+held, so that parallel workers do not propose it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from nas_skip.samplers._common import (
+    SamplerError,
+    random_value,
+    refuse_multi_objective,
+    resolve_seed,
+)
+from nas_skip.samplers._evolution import _mutate
+from nas_skip.samplers._surrogate import Features, ridge_predict
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+    from nas_skip.spaces import Space
+
+#: system attribute: the trial's plan, JSON ``{"params": {...}, "walk": k, "step": ...}``
+PLAN_ATTR = "local_search:plan"
+#: trials whose choices are taken: proposing them again would only repeat them
+_HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+_MAX_PLAN = 1 << 20  # bytes of a stored plan read at most (another process wrote it)
+_DRAWS = 32  # random proposals tried before one the study holds is accepted anyway
+_CENTRES = 20  # best trials of a walk whose neighbourhoods are looked at, at most
+
+Params = dict[str, Any]
+Key = Callable[[Mapping[str, Any]], Hashable]
+
+
+class LocalSearchSampler(BaseSampler):
+    """Walks from the best trial to the neighbour a surrogate ranks first; restarts.
+
+    * **Start** (and each restart): ``n_startup_trials`` (``restart_trials``) random
+      trials, none repeating one the study holds.
+    * **Step**: the *centre* is the walk's best COMPLETE trial that still has a neighbour
+      the study does not hold. Its neighbours differ in one parameter: every other value
+      of a categorical one, a step either way and one Gaussian step of an integer, two
+      Gaussian steps of a float (as evolution's mutation draws them). A ridge regression
+      on every COMPLETE trial's choices (``_surrogate``) ranks them; the first is the trial.
+    * **Restart**: when ``patience`` COMPLETE trials of the walk have passed without
+      beating its best, a new walk starts from random trials (the study's best is kept).
+
+    With ``space`` (a :class:`nas_skip.spaces.Space`), a neighbour that changes how many
+    parameters exist (``depth``) is completed by the space (new layers' choices drawn at
+    random) and "held" means *isomorphic*: two choices whose genotypes have the same
+    canonical hash and training hyperparameters are the same proposal. ``key`` replaces
+    that comparison (a function of a trial's params to anything hashable).
+
+    Args:
+        n_startup_trials: random trials before the first walk.
+        patience: COMPLETE trials of a walk without improvement before a restart.
+        restart_trials: random trials that start each later walk.
+        seed: seeds every draw; ``None`` draws one.
+        space: the search space, for completing neighbours and comparing genotypes.
+        key: what makes two proposals the same (default: the space's genotype hash and
+            training choices, or without a space the params themselves).
+        max_candidates: neighbours ranked per step at most (a seeded subset beyond).
+        alpha: the ridge penalty.
+
+    Raises:
+        SamplerError: a setting out of range, or (when a trial starts) a study of several
+            objectives.
+    """
+
+    def __init__(
+        self,
+        n_startup_trials: int = 10,
+        patience: int = 25,
+        restart_trials: int = 5,
+        seed: int | None = None,
+        space: Space | None = None,
+        key: Key | None = None,
+        max_candidates: int = 256,
+        alpha: float = 10.0,
+    ) -> None:
+        for name, value, low in (("n_startup_trials", n_startup_trials, 1),
+                                 ("patience", patience, 1), ("restart_trials", restart_trials, 1),
+                                 ("max_candidates", max_candidates, 1)):  # fmt: skip
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise SamplerError(f"local-search {name} must be an integer >= {low}, "
+                                   f"got {value!r}")  # fmt: skip
+        if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
+            raise SamplerError(f"local-search alpha must be a positive number, got {alpha!r}")
+        self._startup, self._patience, self._restart = n_startup_trials, patience, restart_trials
+        self._seed = resolve_seed(seed, "local-search")
+        self._space = space
+        # neighbours that change these are completed by the space (their parameters change)
+        self._structural = space.structural() if space is not None else frozenset()
+        self._key: Key = key or (space_key(space) if space is not None else params_key)
+        self._max_candidates, self._alpha = max_candidates, float(alpha)
+        self._memo: dict[int, tuple[Hashable, Hashable]] = {}  # finished trial id -> keys
+        self._memo_owner: object = None  # the storage whose trial ids _memo holds
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the sampler with its searcher: the memo of a storage stays behind
+        state = dict(self.__dict__)
+        state["_memo"], state["_memo_owner"] = {}, None
+        return state
+
+    def reseed_rng(self) -> None:
+        """Do nothing: draws are keyed by trial number (see the evolution sampler)."""
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """No relative space: every parameter is answered by :meth:`sample_independent`."""
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """Nothing; see :meth:`infer_relative_search_space`."""
+        return {}
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """Plan the trial (its parameters and walk) and store the plan on it.
+
+        Raises:
+            SamplerError: the study has several objectives (the trial is marked FAIL).
+        """
+        refuse_multi_objective(study, trial, type(self).__name__, "local-search")
+        if PLAN_ATTR in trial.system_attrs or "fixed_params" in trial.system_attrs:
+            return
+        plan = self._plan(study, trial.number)
+        study._storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, json.dumps(plan))
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        """The planned value where the plan has one that fits, else a random one."""
+        plan = read_plan(trial)
+        if plan is not None and param_name in plan["params"]:
+            value = plan["params"][param_name]
+            if _fits(param_distribution, value):
+                return value
+        return random_value(self._seed, study, trial, param_name, param_distribution)
+
+    # --- planning ------------------------------------------------------------------------
+    def _plan(self, study: Study, number: int) -> dict[str, Any]:
+        trials = [t for t in study._get_trials(deepcopy=False, use_cache=True)
+                  if t.number < number]  # fmt: skip
+        plans = {t.number: read_plan(t) for t in trials}
+        walk = max((p["walk"] for p in plans.values() if p is not None), default=0)
+        keys = {t.number: self._keys(study, t, plans[t.number]) for t in trials
+                if t.state in _HELD}  # fmt: skip
+        held = {k for _, k in keys.values()}
+        in_walk = [t for t in trials if (plans[t.number] or {"walk": 0})["walk"] == walk]
+        sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
+        done = sorted((t for t in in_walk if t.state == TrialState.COMPLETE and t.values),
+                      key=lambda t: (-sign * t.values[0], t.number))  # fmt: skip
+        rng = np.random.default_rng([self._seed, number, 2])
+        if len(in_walk) < (self._startup if walk == 0 else self._restart) or not done:
+            return self._random(trials, held, walk, rng)
+        best = done[0]
+        since = sum(1 for t in done if t.number > best.number)
+        if since >= self._patience:
+            return self._random(trials, held, walk + 1, rng)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+        known = {k for k, _ in keys.values()}
+        for centre in done[:_CENTRES]:
+            candidates = self._neighbours(centre, known, rng)
+            # the surrogate's order; the space's key (a genotype hash, the costly part) is
+            # computed only down to the first candidate the study does not hold
+            for index in self._rank(complete, candidates, sign):
+                if self._key(candidates[index]) not in held:
+                    return {"params": candidates[index], "walk": walk, "step": "neighbour",
+                            "centre": centre.number}  # fmt: skip
+        return self._random(trials, held, walk, rng)
+
+    def _keys(self, study: Study, trial: FrozenTrial,
+              plan: dict[str, Any] | None) -> tuple[Hashable, Hashable]:  # fmt: skip
+        """A trial's params key and key; remembered once it finished (its params are fixed),
+        as a study of n trials asks for them n times."""
+        choices = _choices(trial, plan)
+        if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+            return params_key(choices), self._key(choices)
+        if self._memo_owner is not study._storage:  # another storage: ids mean other trials
+            self._memo.clear()
+            self._memo_owner = study._storage
+        found = self._memo.get(trial._trial_id)
+        if found is None:
+            found = self._memo[trial._trial_id] = (params_key(choices), self._key(choices))
+        return found
+
+    def _random(self, trials: list[FrozenTrial], held: set[Hashable], walk: int,
+                rng: np.random.Generator) -> dict[str, Any]:  # fmt: skip
+        """A random proposal the study does not hold (after ``_DRAWS`` tries, any)."""
+        known: dict[str, BaseDistribution] = {}
+        for t in trials:
+            known.update(t.distributions)
+        params: Params = {}
+        for _ in range(_DRAWS):
+            if self._space is not None:
+                params = complete(self._space, {}, rng)
+            elif known:
+                params = {name: _draw(dist, rng) for name, dist in sorted(known.items())}
+            else:
+                break  # nothing known yet: the trial draws each parameter as it is asked
+            if self._key(params) not in held:
+                break
+        return {"params": params, "walk": walk, "step": "random"}
+
+    def _neighbours(self, centre: FrozenTrial, known: set[Hashable],
+                    rng: np.random.Generator) -> list[Params]:  # fmt: skip
+        """The centre's neighbours whose params no held trial has, ``max_candidates`` at
+        most (isomorphic ones are left to the caller: comparing genotypes costs more)."""
+        moves: list[tuple[str, Any]] = []
+        for name, dist in sorted(centre.distributions.items()):
+            if name in centre.params and not dist.single():
+                moves += [(name, v) for v in _moves(dist, centre.params[name], rng)]
+        if len(moves) > self._max_candidates:
+            picked = rng.choice(len(moves), size=self._max_candidates, replace=False)
+            moves = [moves[i] for i in sorted(picked)]
+        out: list[Params] = []
+        seen = set(known)
+        for name, value in moves:
+            params = {**centre.params, name: value}
+            if self._space is not None and name in self._structural:
+                params = complete(self._space, params, rng)
+            key = params_key(params)
+            if key not in seen:
+                seen.add(key)
+                out.append(params)
+        return out
+
+    def _rank(self, complete: list[FrozenTrial], candidates: list[Params],
+              sign: float) -> list[int]:  # fmt: skip
+        """Candidate indices, best predicted first (in their order on a tie)."""
+        if len(complete) < 2 or len(candidates) < 2:
+            return list(range(len(candidates)))
+        dists: dict[str, BaseDistribution] = {}
+        for t in complete:
+            dists.update(t.distributions)
+        features = Features(dists)
+        y = np.array([sign * t.values[0] for t in complete])
+        prediction = ridge_predict(features([t.params for t in complete]), y,
+                                   features(candidates), self._alpha)  # fmt: skip
+        return [int(i) for i in np.argsort(-prediction, kind="stable")]
+
+
+# --- proposals ---------------------------------------------------------------------------
+def read_plan(trial: FrozenTrial) -> dict[str, Any] | None:
+    """A trial's stored plan, or None where there is none or it is not a plan (the study's
+    attributes may have been written by anyone: read with bounds, never trusted)."""
+    raw = trial.system_attrs.get(PLAN_ATTR)
+    if not isinstance(raw, str) or len(raw) > _MAX_PLAN:
+        return None
+    try:
+        plan = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    ok = (isinstance(plan, dict) and isinstance(plan.get("params"), dict)
+          and isinstance(plan.get("walk"), int) and not isinstance(plan["walk"], bool)
+          and plan["walk"] >= 0)  # fmt: skip
+    return plan if ok else None
+
+
+def _choices(trial: FrozenTrial, plan: dict[str, Any] | None) -> Params:
+    """What a trial stands for: its params, or while it runs, its plan's."""
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING) and plan is not None:
+        return {**plan["params"], **trial.params}
+    return dict(trial.params)
+
+
+def _fits(dist: BaseDistribution, value: Any) -> bool:
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def _moves(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> list[Any]:
+    """The values one step away from ``value``."""
+    if isinstance(dist, CategoricalDistribution):
+        return [c for c in dist.choices if c != value]
+    if isinstance(dist, IntDistribution):
+        near = [v for v in (value - dist.step, value + dist.step) if dist.low <= v <= dist.high]
+        drawn = _mutate(dist, value, rng)
+        return near + ([drawn] if drawn not in near else [])
+    if isinstance(dist, FloatDistribution):
+        return list(dict.fromkeys(_mutate(dist, value, rng) for _ in range(2)))
+    return []
+
+
+def _draw(dist: BaseDistribution, rng: np.random.Generator) -> Any:
+    """A uniform (log-uniform for log ranges) value of ``dist``."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            v = int(round(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))))
+            return min(max(v, dist.low), dist.high)
+        return dist.low + dist.step * int(rng.integers((dist.high - dist.low) // dist.step + 1))
+    if isinstance(dist, FloatDistribution):
+        if dist.step is not None:
+            size = int(math.floor((dist.high - dist.low) / dist.step + 1e-8)) + 1
+            return min(dist.low + dist.step * int(rng.integers(size)), dist.high)
+        if dist.log:
+            return float(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
+        return float(rng.uniform(dist.low, dist.high))
+    raise SamplerError(f"local-search cannot draw a parameter of type {type(dist).__name__}")
+
+
+class _Filler:
+    """A stand-in trial for a space: the given values where they fit, random ones for the
+    parameters the given ones do not have (a deeper network's new layers)."""
+
+    def __init__(self, given: Mapping[str, Any], rng: np.random.Generator) -> None:
+        self.given, self.rng = given, rng
+        self.params: Params = {}
+
+    def _take(self, name: str, dist: BaseDistribution) -> Any:
+        value = self.given.get(name)
+        if name not in self.given or not _fits(dist, value):
+            value = _draw(dist, self.rng)
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._take(name, CategoricalDistribution(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return int(self._take(name, IntDistribution(low, high, log=log, step=step)))
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return float(self._take(name, FloatDistribution(low, high, log=log)))
+
+
+def complete(space: Space, params: Mapping[str, Any], rng: np.random.Generator) -> Params:
+    """``params`` as the space asks for them: missing ones drawn, stale ones dropped."""
+    filler = _Filler(params, rng)
+    space.ask(filler)
+    return filler.params
+
+
+def params_key(params: Mapping[str, Any]) -> Hashable:
+    """Two proposals are the same when their params are."""
+    return json.dumps(sorted(params.items()), default=str)
+
+
+class SpaceKey:
+    """Two proposals are the same when their genotypes are isomorphic (equal canonical
+    hashes) and their training choices equal; choices the space cannot build compare by
+    their params. Remembered per process (a study asks about the same trials again);
+    the memory stays behind when the key is pickled (Ray ships the sampler)."""
+
+    _LIMIT = 1 << 16  # remembered keys at most
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self._memo: dict[str, Hashable] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"space": self.space, "_memo": {}}
+
+    def __call__(self, params: Mapping[str, Any]) -> Hashable:
+        text = params_key(params)
+        found = self._memo.get(text)
+        if found is None:
+            if len(self._memo) >= self._LIMIT:
+                self._memo.clear()
+            found = self._memo[text] = self._compute(params)
+        return found
+
+    def _compute(self, params: Mapping[str, Any]) -> Hashable:
+        import optuna
+
+        try:
+            g = self.space.sample(optuna.trial.FixedTrial(dict(params)))
+        except Exception:  # noqa: BLE001 - incomplete or invalid: compare the params
+            return params_key(params)
+        train = sorted((k, v) for k, v in params.items() if k.startswith("train:"))
+        return json.dumps([g.canonical_hash(), train], default=str)
+
+
+def space_key(space: Space) -> Key:
+    """The :class:`SpaceKey` of ``space``."""
+    return SpaceKey(space)
