@@ -65,6 +65,7 @@ class Genotype:
     ) -> None:
         self.input_shape: Shape = tuple(input_shape)
         self.name = name
+        self._canonical: str | None = None  # canonical_hash(), once asked for
         nodes, edges = list(nodes), list(edges)
         self.output = output
         graph: nx.DiGraph[str] = nx.DiGraph()
@@ -267,7 +268,11 @@ class Genotype:
 
     # --- identity ---------------------------------------------------------------------------
     def canonical_hash(self) -> str:
-        """A hash equal for isomorphic genotypes and different otherwise (see ``_hash``)."""
-        from nas_skip.genotype._hash import canonical_hash
+        """A hash equal for isomorphic genotypes and different otherwise (see ``_hash``).
 
-        return canonical_hash(self)
+        Computed once: a genotype does not change after validation."""
+        if self._canonical is None:
+            from nas_skip.genotype._hash import canonical_hash
+
+            self._canonical = canonical_hash(self)
+        return self._canonical

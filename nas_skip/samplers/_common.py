@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 
+#: parameters with this prefix are training hyperparameters, the rest describe the architecture
+TRAIN_PREFIX = "train:"
+
+
 class SamplerError(NasSkipError, ValueError):
     """A sampler was configured wrongly or used on a study it cannot handle."""
 

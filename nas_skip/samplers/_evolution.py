@@ -26,6 +26,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from nas_skip.samplers._common import (
+    TRAIN_PREFIX,
     SamplerError,
     random_value,
     refuse_multi_objective,
@@ -43,8 +44,6 @@ PARENT_ATTR = "evolution:parent"
 MUTATED_ATTR = "evolution:mutated"
 #: system attribute: the mutated parameter's new value, in Optuna's internal representation
 VALUE_ATTR = "evolution:value"
-#: parameters with this prefix are training hyperparameters, the rest describe the architecture
-TRAIN_PREFIX = "train:"
 #: standard deviation of a numeric mutation, as a fraction of the (log) range or the grid length
 MUTATION_SCALE = 0.25
 # a continuous mutation that lands on the parent's value again (only possible in a range a few

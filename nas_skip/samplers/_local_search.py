@@ -33,7 +33,9 @@ from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from nas_skip.genotype import HASH_VERSION
 from nas_skip.samplers._common import (
+    TRAIN_PREFIX,
     SamplerError,
     random_value,
     refuse_multi_objective,
@@ -55,6 +57,8 @@ _HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.
 _MAX_PLAN = 1 << 20  # bytes of a stored plan read at most (another process wrote it)
 _DRAWS = 32  # random proposals tried before one the study holds is accepted anyway
 _CENTRES = 20  # best trials of a walk whose neighbourhoods are looked at, at most
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_HASH_PREFIX = f"v{HASH_VERSION}:"  # what canonical hashes of this nas-skip start with
 
 Params = dict[str, Any]
 Key = Callable[[Mapping[str, Any]], Hashable]
@@ -65,13 +69,17 @@ class LocalSearchSampler(BaseSampler):
 
     * **Start** (and each restart): ``n_startup_trials`` (``restart_trials``) random
       trials, none repeating one the study holds.
-    * **Step**: the *centre* is the walk's best COMPLETE trial that still has a neighbour
-      the study does not hold. Its neighbours differ in one parameter: every other value
-      of a categorical one, a step either way and one Gaussian step of an integer, two
-      Gaussian steps of a float (as evolution's mutation draws them). A ridge regression
-      on every COMPLETE trial's choices (``_surrogate``) ranks them; the first is the trial.
-    * **Restart**: when ``patience`` COMPLETE trials of the walk have passed without
+    * **Step**: the *centre* is the walk's best trial (COMPLETE by its value, PRUNED by
+      the last value it reported) that still has a neighbour the study does not hold.
+      Its neighbours differ in one parameter: every other value of a categorical one, a
+      step either way and one Gaussian step of an integer, two Gaussian steps of a float
+      (as evolution's mutation draws them); architecture and training parameters take
+      turns in proportion to their numbers. A ridge regression on the finished trials'
+      choices (``_surrogate``) ranks them; the first is the trial.
+    * **Restart**: when ``patience`` finished trials of the walk have passed without
       beating its best, a new walk starts from random trials (the study's best is kept).
+      PRUNED trials count, and the surrogate learns from them (at their last reported
+      value; a trial that diverged before reporting, at the worst complete value).
 
     With ``space`` (a :class:`nas_skip.spaces.Space`), a neighbour that changes how many
     parameters exist (``depth``) is completed by the space (new layers' choices drawn at
@@ -81,7 +89,7 @@ class LocalSearchSampler(BaseSampler):
 
     Args:
         n_startup_trials: random trials before the first walk.
-        patience: COMPLETE trials of a walk without improvement before a restart.
+        patience: finished trials of a walk without improvement before a restart.
         restart_trials: random trials that start each later walk.
         seed: seeds every draw; ``None`` draws one.
         space: the search space, for completing neighbours and comparing genotypes.
@@ -183,25 +191,28 @@ class LocalSearchSampler(BaseSampler):
         held = {k for _, k in keys.values()}
         in_walk = [t for t in trials if (plans[t.number] or {"walk": 0})["walk"] == walk]
         sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
-        done = sorted((t for t in in_walk if t.state == TrialState.COMPLETE and t.values),
-                      key=lambda t: (-sign * t.values[0], t.number))  # fmt: skip
+        scored = _scored(trials, sign)
+        walkers = {t.number for t in in_walk}
+        # the walk's trials, best first: COMPLETE ones by value, PRUNED ones by the last
+        # value they reported (lower than the one they were heading for)
+        done = [t for t, _ in sorted((ts for ts in scored if ts[0].number in walkers),
+                                     key=lambda ts: (-ts[1], ts[0].number))]  # fmt: skip
         rng = np.random.default_rng([self._seed, number, 2])
         if len(in_walk) < (self._startup if walk == 0 else self._restart) or not done:
             return self._random(trials, held, walk, rng)
         best = done[0]
-        since = sum(1 for t in done if t.number > best.number)
+        since = sum(1 for t in in_walk if t.state in _FINISHED and t.number > best.number)
         if since >= self._patience:
             return self._random(trials, held, walk + 1, rng)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
         known = {k for k, _ in keys.values()}
         for centre in done[:_CENTRES]:
-            candidates = self._neighbours(centre, known, rng)
-            # the surrogate's order; the space's key (a genotype hash, the costly part) is
-            # computed only down to the first candidate the study does not hold
-            for index in self._rank(complete, candidates, sign):
-                if self._key(candidates[index]) not in held:
-                    return {"params": candidates[index], "walk": walk, "step": "neighbour",
-                            "centre": centre.number}  # fmt: skip
+            for candidates in self._neighbours(centre, known, rng):
+                # the surrogate's order; the space's key (a genotype hash, the costly part)
+                # is computed only down to the first candidate the study does not hold
+                for index in self._rank(scored, candidates):
+                    if self._key(candidates[index]) not in held:
+                        return {"params": candidates[index], "walk": walk,
+                                "step": "neighbour", "centre": centre.number}  # fmt: skip
         return self._random(trials, held, walk, rng)
 
     def _keys(self, study: Study, trial: FrozenTrial,
@@ -216,7 +227,11 @@ class LocalSearchSampler(BaseSampler):
             self._memo_owner = study._storage
         found = self._memo.get(trial._trial_id)
         if found is None:
-            found = self._memo[trial._trial_id] = (params_key(choices), self._key(choices))
+            if isinstance(self._key, SpaceKey):  # the hash the objective stored, if any
+                key = self._key.of_trial(trial, choices)
+            else:
+                key = self._key(choices)
+            found = self._memo[trial._trial_id] = (params_key(choices), key)
         return found
 
     def _random(self, trials: list[FrozenTrial], held: set[Hashable], walk: int,
@@ -238,44 +253,77 @@ class LocalSearchSampler(BaseSampler):
         return {"params": params, "walk": walk, "step": "random"}
 
     def _neighbours(self, centre: FrozenTrial, known: set[Hashable],
-                    rng: np.random.Generator) -> list[Params]:  # fmt: skip
-        """The centre's neighbours whose params no held trial has, ``max_candidates`` at
-        most (isomorphic ones are left to the caller: comparing genotypes costs more)."""
-        moves: list[tuple[str, Any]] = []
+                    rng: np.random.Generator) -> list[list[Params]]:  # fmt: skip
+        """The centre's neighbours whose params no held trial has, in groups to try in turn.
+
+        A neighbour changes one architecture parameter, or one training parameter
+        (``train:*``). The group comes first with the probability of its share of the
+        centre's parameters (as a uniformly chosen parameter would), so that the walk does
+        not spend itself on the endless small moves of a continuous learning rate around
+        one architecture; the other group follows if the first has nothing left. Each group
+        holds ``max_candidates`` at most; isomorphic ones are left to the caller
+        (comparing genotypes costs more).
+        """
+        groups: dict[bool, list[tuple[str, Any]]] = {False: [], True: []}
         for name, dist in sorted(centre.distributions.items()):
             if name in centre.params and not dist.single():
-                moves += [(name, v) for v in _moves(dist, centre.params[name], rng)]
-        if len(moves) > self._max_candidates:
-            picked = rng.choice(len(moves), size=self._max_candidates, replace=False)
-            moves = [moves[i] for i in sorted(picked)]
-        out: list[Params] = []
+                moves = _moves(dist, centre.params[name], rng)
+                groups[name.startswith(TRAIN_PREFIX)] += [(name, v) for v in moves]
+        names = {n for n, d in centre.distributions.items() if not d.single()}
+        share = sum(n.startswith(TRAIN_PREFIX) for n in names) / max(1, len(names))
+        order = [True, False] if rng.random() < share else [False, True]
+        out: list[list[Params]] = []
         seen = set(known)
-        for name, value in moves:
-            params = {**centre.params, name: value}
-            if self._space is not None and name in self._structural:
-                params = complete(self._space, params, rng)
-            key = params_key(params)
-            if key not in seen:
-                seen.add(key)
-                out.append(params)
+        for group in order:
+            moves = groups[group]
+            if len(moves) > self._max_candidates:
+                picked = rng.choice(len(moves), size=self._max_candidates, replace=False)
+                moves = [moves[i] for i in sorted(picked)]
+            candidates = []
+            for name, value in moves:
+                params = {**centre.params, name: value}
+                if self._space is not None and name in self._structural:
+                    params = complete(self._space, params, rng)
+                key = params_key(params)
+                if key not in seen:
+                    seen.add(key)
+                    candidates.append(params)
+            out.append(candidates)
         return out
 
-    def _rank(self, complete: list[FrozenTrial], candidates: list[Params],
-              sign: float) -> list[int]:  # fmt: skip
+    def _rank(self, scored: list[tuple[FrozenTrial, float]],
+              candidates: list[Params]) -> list[int]:  # fmt: skip
         """Candidate indices, best predicted first (in their order on a tie)."""
-        if len(complete) < 2 or len(candidates) < 2:
+        if len(scored) < 2 or len(candidates) < 2:
             return list(range(len(candidates)))
         dists: dict[str, BaseDistribution] = {}
-        for t in complete:
+        for t, _ in scored:
             dists.update(t.distributions)
         features = Features(dists)
-        y = np.array([sign * t.values[0] for t in complete])
-        prediction = ridge_predict(features([t.params for t in complete]), y,
+        y = np.array([value for _, value in scored])
+        prediction = ridge_predict(features([t.params for t, _ in scored]), y,
                                    features(candidates), self._alpha)  # fmt: skip
         return [int(i) for i in np.argsort(-prediction, kind="stable")]
 
 
 # --- proposals ---------------------------------------------------------------------------
+def _scored(trials: list[FrozenTrial], sign: float) -> list[tuple[FrozenTrial, float]]:
+    """What the surrogate learns from, with values signed so that higher is better:
+    COMPLETE trials with their value; PRUNED ones with the last value they reported (an
+    early, low reading of where they were heading), or, diverged or stopped before any
+    report, the worst complete value."""
+    complete = [(t, sign * t.values[0]) for t in trials
+                if t.state == TrialState.COMPLETE and t.values]  # fmt: skip
+    floor = min((v for _, v in complete), default=0.0)
+    pruned = []
+    for t in trials:
+        if t.state == TrialState.PRUNED:
+            steps = t.intermediate_values
+            last = sign * steps[max(steps)] if steps else math.nan
+            pruned.append((t, last if math.isfinite(last) else floor))
+    return complete + pruned
+
+
 def read_plan(trial: FrozenTrial) -> dict[str, Any] | None:
     """A trial's stored plan, or None where there is none or it is not a plan (the study's
     attributes may have been written by anyone: read with bounds, never trusted)."""
@@ -399,6 +447,19 @@ class SpaceKey:
             found = self._memo[text] = self._compute(params)
         return found
 
+    def of_trial(self, trial: FrozenTrial, params: Mapping[str, Any]) -> Hashable:
+        """The key of a finished trial: from the canonical hash nas-skip's objective
+        stored on it (no genotype to build again), else from its params."""
+        stored = trial.user_attrs.get("hash")
+        if isinstance(stored, str) and stored.startswith(_HASH_PREFIX) and len(stored) < 100:
+            return self._key(stored, params)
+        return self(params)
+
+    @staticmethod
+    def _key(canonical: str, params: Mapping[str, Any]) -> Hashable:
+        train = sorted((k, v) for k, v in params.items() if k.startswith(TRAIN_PREFIX))
+        return json.dumps([canonical, train], default=str)
+
     def _compute(self, params: Mapping[str, Any]) -> Hashable:
         import optuna
 
@@ -406,8 +467,7 @@ class SpaceKey:
             g = self.space.sample(optuna.trial.FixedTrial(dict(params)))
         except Exception:  # noqa: BLE001 - incomplete or invalid: compare the params
             return params_key(params)
-        train = sorted((k, v) for k, v in params.items() if k.startswith("train:"))
-        return json.dumps([g.canonical_hash(), train], default=str)
+        return self._key(g.canonical_hash(), params)
 
 
 def space_key(space: Space) -> Key:

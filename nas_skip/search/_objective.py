@@ -157,7 +157,8 @@ def evaluate(
     ):
         put(name, value)
     upload_drawing(trial, worker.handle, g)
-    save_note(trial, g, attrs)
+    if worker.evaluator.reports_epochs:  # the dashboard shows the genotype while it trains
+        save_note(trial, g, attrs)
     original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
     if original is not None:
         put("duplicate_of", original.number)

@@ -52,7 +52,10 @@ def make_sampler(
     from nas_skip.samplers import LocalSearchSampler, RegularizedEvolutionSampler
 
     if name == "local-search":
-        return LocalSearchSampler(n_startup_trials=startup, seed=seed, space=space, key=key)
+        # a walk gives up after a quarter of a short search, 25 trials in a long one
+        patience = min(25, max(10, config.trials // 4))
+        return LocalSearchSampler(n_startup_trials=startup, patience=patience, seed=seed,
+                                  space=space, key=key)  # fmt: skip
     return RegularizedEvolutionSampler(
         population_size=config.population, tournament_size=config.tournament, seed=seed
     )

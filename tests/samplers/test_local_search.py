@@ -236,3 +236,35 @@ def test_the_default_sampler_beats_random_search_at_50_evaluations() -> None:
     rand = [best("random", s) for s in seeds]
     assert np.mean(ours) > np.mean(rand)
     assert mannwhitneyu(ours, rand, alternative="greater").pvalue < 0.01
+
+
+def test_pruned_trials_count_towards_the_patience_and_teach_the_surrogate() -> None:
+    def objective(trial: Trial) -> float:
+        value = one_max(trial)
+        if trial.number >= 4:  # every step is pruned after one low report
+            trial.report(value / 2, 1)
+            raise optuna.TrialPruned()
+        return value
+
+    study = study_of(objective, 24, n_startup_trials=4, patience=6, restart_trials=2, seed=9)
+    walks = [p["walk"] for p in plans(study)]
+    # the best is among the 4 complete trials; 6 pruned steps later the walk gives up, as
+    # it would after 6 complete ones (counting COMPLETE trials only, it never would)
+    assert 1 in walks and walks.index(1) <= 4 + 6
+
+
+def test_a_walk_moves_the_architecture_more_than_the_learning_rate() -> None:
+    def objective(trial: Trial) -> float:
+        arch = sum(trial.suggest_categorical(f"op:{i}", list("abc")) == "c" for i in range(8))
+        lr = trial.suggest_float("train:lr", 1e-4, 1e-1, log=True)
+        return arch - abs(np.log10(lr) + 2)
+
+    study = study_of(objective, 60, n_startup_trials=5, seed=10)
+    moved = []
+    for t, p in zip(study.trials, plans(study), strict=True):
+        if p["step"] == "neighbour":
+            centre = study.trials[p["centre"]]
+            moved += [k for k in t.params if t.params[k] != centre.params[k]]
+    # one parameter in nine is a training choice: the walk changes it about that often
+    assert moved and moved.count("train:lr") / len(moved) < 0.3
+    assert study.best_value >= 7
