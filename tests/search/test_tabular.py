@@ -57,3 +57,15 @@ def test_a_tabular_trial_exports_its_code_without_weights(tmp_path: Path) -> Non
     assert not done.weights and not (tmp_path / "out" / "weights.pt").exists()
     assert {p.name for p in done.files} == {"model.py", "genotype.json", "metrics.json"}
     assert "class Net" in (tmp_path / "out" / "model.py").read_text()
+
+
+def test_the_report_of_a_tabular_study(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from nas_skip.report import write_report
+
+    result = search(tabular(tmp_path, trials=6), progress=False)
+    write_report(result.storage_url, result.study_name, tmp_path / "report")
+    rows = pd.read_csv(tmp_path / "report" / "trials.csv")
+    assert len(rows) == 6 and rows["attr:nb201_arch"].str.startswith("|").all()
+    assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
