@@ -11,7 +11,8 @@ continue exactly, and both work with ``study.optimize`` and the Ray backend.
 
 from nas_skip.samplers._common import SamplerError
 from nas_skip.samplers._evolution import RegularizedEvolutionSampler
-from nas_skip.samplers._local_search import LocalSearchSampler, params_key, space_key
+from nas_skip.samplers._local_search import LocalSearchSampler
+from nas_skip.samplers._proposals import params_key, space_key
 
 __all__ = [
     "LocalSearchSampler",

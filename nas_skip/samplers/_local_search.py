@@ -19,21 +19,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas_skip.genotype import HASH_VERSION
 from nas_skip.samplers._common import (
     TRAIN_PREFIX,
     SamplerError,
@@ -41,7 +35,17 @@ from nas_skip.samplers._common import (
     refuse_multi_objective,
     resolve_seed,
 )
-from nas_skip.samplers._evolution import _mutate
+from nas_skip.samplers._proposals import (
+    Key,
+    Params,
+    SpaceKey,
+    complete,
+    draw,
+    fits,
+    moves,
+    params_key,
+    space_key,
+)
 from nas_skip.samplers._surrogate import Features, ridge_predict
 
 if TYPE_CHECKING:
@@ -58,10 +62,6 @@ _MAX_PLAN = 1 << 20  # bytes of a stored plan read at most (another process wrot
 _DRAWS = 32  # random proposals tried before one the study holds is accepted anyway
 _CENTRES = 20  # best trials of a walk whose neighbourhoods are looked at, at most
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-_HASH_PREFIX = f"v{HASH_VERSION}:"  # what canonical hashes of this nas-skip start with
-
-Params = dict[str, Any]
-Key = Callable[[Mapping[str, Any]], Hashable]
 
 
 class LocalSearchSampler(BaseSampler):
@@ -176,7 +176,7 @@ class LocalSearchSampler(BaseSampler):
         plan = read_plan(trial)
         if plan is not None and param_name in plan["params"]:
             value = plan["params"][param_name]
-            if _fits(param_distribution, value):
+            if fits(param_distribution, value):
                 return value
         return random_value(self._seed, study, trial, param_name, param_distribution)
 
@@ -245,7 +245,7 @@ class LocalSearchSampler(BaseSampler):
             if self._space is not None:
                 params = complete(self._space, {}, rng)
             elif known:
-                params = {name: _draw(dist, rng) for name, dist in sorted(known.items())}
+                params = {name: draw(dist, rng) for name, dist in sorted(known.items())}
             else:
                 break  # nothing known yet: the trial draws each parameter as it is asked
             if self._key(params) not in held:
@@ -267,20 +267,20 @@ class LocalSearchSampler(BaseSampler):
         groups: dict[bool, list[tuple[str, Any]]] = {False: [], True: []}
         for name, dist in sorted(centre.distributions.items()):
             if name in centre.params and not dist.single():
-                moves = _moves(dist, centre.params[name], rng)
-                groups[name.startswith(TRAIN_PREFIX)] += [(name, v) for v in moves]
+                values = moves(dist, centre.params[name], rng)
+                groups[name.startswith(TRAIN_PREFIX)] += [(name, v) for v in values]
         names = {n for n, d in centre.distributions.items() if not d.single()}
         share = sum(n.startswith(TRAIN_PREFIX) for n in names) / max(1, len(names))
         order = [True, False] if rng.random() < share else [False, True]
         out: list[list[Params]] = []
         seen = set(known)
         for group in order:
-            moves = groups[group]
-            if len(moves) > self._max_candidates:
-                picked = rng.choice(len(moves), size=self._max_candidates, replace=False)
-                moves = [moves[i] for i in sorted(picked)]
+            steps = groups[group]
+            if len(steps) > self._max_candidates:
+                picked = rng.choice(len(steps), size=self._max_candidates, replace=False)
+                steps = [steps[i] for i in sorted(picked)]
             candidates = []
-            for name, value in moves:
+            for name, value in steps:
                 params = {**centre.params, name: value}
                 if self._space is not None and name in self._structural:
                     params = complete(self._space, params, rng)
@@ -345,131 +345,3 @@ def _choices(trial: FrozenTrial, plan: dict[str, Any] | None) -> Params:
     if trial.state in (TrialState.RUNNING, TrialState.WAITING) and plan is not None:
         return {**plan["params"], **trial.params}
     return dict(trial.params)
-
-
-def _fits(dist: BaseDistribution, value: Any) -> bool:
-    try:
-        return bool(dist._contains(dist.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False
-
-
-def _moves(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> list[Any]:
-    """The values one step away from ``value``."""
-    if isinstance(dist, CategoricalDistribution):
-        return [c for c in dist.choices if c != value]
-    if isinstance(dist, IntDistribution):
-        near = [v for v in (value - dist.step, value + dist.step) if dist.low <= v <= dist.high]
-        drawn = _mutate(dist, value, rng)
-        return near + ([drawn] if drawn not in near else [])
-    if isinstance(dist, FloatDistribution):
-        return list(dict.fromkeys(_mutate(dist, value, rng) for _ in range(2)))
-    return []
-
-
-def _draw(dist: BaseDistribution, rng: np.random.Generator) -> Any:
-    """A uniform (log-uniform for log ranges) value of ``dist``."""
-    if isinstance(dist, CategoricalDistribution):
-        return dist.choices[int(rng.integers(len(dist.choices)))]
-    if isinstance(dist, IntDistribution):
-        if dist.log:
-            v = int(round(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))))
-            return min(max(v, dist.low), dist.high)
-        return dist.low + dist.step * int(rng.integers((dist.high - dist.low) // dist.step + 1))
-    if isinstance(dist, FloatDistribution):
-        if dist.step is not None:
-            size = int(math.floor((dist.high - dist.low) / dist.step + 1e-8)) + 1
-            return min(dist.low + dist.step * int(rng.integers(size)), dist.high)
-        if dist.log:
-            return float(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
-        return float(rng.uniform(dist.low, dist.high))
-    raise SamplerError(f"local-search cannot draw a parameter of type {type(dist).__name__}")
-
-
-class _Filler:
-    """A stand-in trial for a space: the given values where they fit, random ones for the
-    parameters the given ones do not have (a deeper network's new layers)."""
-
-    def __init__(self, given: Mapping[str, Any], rng: np.random.Generator) -> None:
-        self.given, self.rng = given, rng
-        self.params: Params = {}
-
-    def _take(self, name: str, dist: BaseDistribution) -> Any:
-        value = self.given.get(name)
-        if name not in self.given or not _fits(dist, value):
-            value = _draw(dist, self.rng)
-        self.params[name] = value
-        return value
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        return self._take(name, CategoricalDistribution(choices))
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return int(self._take(name, IntDistribution(low, high, log=log, step=step)))
-
-    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        return float(self._take(name, FloatDistribution(low, high, log=log)))
-
-
-def complete(space: Space, params: Mapping[str, Any], rng: np.random.Generator) -> Params:
-    """``params`` as the space asks for them: missing ones drawn, stale ones dropped."""
-    filler = _Filler(params, rng)
-    space.ask(filler)
-    return filler.params
-
-
-def params_key(params: Mapping[str, Any]) -> Hashable:
-    """Two proposals are the same when their params are."""
-    return json.dumps(sorted(params.items()), default=str)
-
-
-class SpaceKey:
-    """Two proposals are the same when their genotypes are isomorphic (equal canonical
-    hashes) and their training choices equal; choices the space cannot build compare by
-    their params. Remembered per process (a study asks about the same trials again);
-    the memory stays behind when the key is pickled (Ray ships the sampler)."""
-
-    _LIMIT = 1 << 16  # remembered keys at most
-
-    def __init__(self, space: Space) -> None:
-        self.space = space
-        self._memo: dict[str, Hashable] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"space": self.space, "_memo": {}}
-
-    def __call__(self, params: Mapping[str, Any]) -> Hashable:
-        text = params_key(params)
-        found = self._memo.get(text)
-        if found is None:
-            if len(self._memo) >= self._LIMIT:
-                self._memo.clear()
-            found = self._memo[text] = self._compute(params)
-        return found
-
-    def of_trial(self, trial: FrozenTrial, params: Mapping[str, Any]) -> Hashable:
-        """The key of a finished trial: from the canonical hash nas-skip's objective
-        stored on it (no genotype to build again), else from its params."""
-        stored = trial.user_attrs.get("hash")
-        if isinstance(stored, str) and stored.startswith(_HASH_PREFIX) and len(stored) < 100:
-            return self._key(stored, params)
-        return self(params)
-
-    @staticmethod
-    def _key(canonical: str, params: Mapping[str, Any]) -> Hashable:
-        train = sorted((k, v) for k, v in params.items() if k.startswith(TRAIN_PREFIX))
-        return json.dumps([canonical, train], default=str)
-
-    def _compute(self, params: Mapping[str, Any]) -> Hashable:
-        import optuna
-
-        try:
-            g = self.space.sample(optuna.trial.FixedTrial(dict(params)))
-        except Exception:  # noqa: BLE001 - incomplete or invalid: compare the params
-            return params_key(params)
-        return self._key(g.canonical_hash(), params)
-
-
-def space_key(space: Space) -> Key:
-    """The :class:`SpaceKey` of ``space``."""
-    return SpaceKey(space)

@@ -6,7 +6,7 @@ import warnings
 
 import optuna
 
-from nas_skip.samplers._local_search import Key
+from nas_skip.samplers._proposals import Key
 from nas_skip.search._config import SearchConfig
 from nas_skip.spaces import Space
 
