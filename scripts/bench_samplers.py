@@ -47,7 +47,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from nas_skip.evaluators._nb201 import TABLES, Table  # noqa: E402
+from nas_skip.evaluators._nb201 import TABLES, Table, cell_key  # noqa: E402
 from nas_skip.genotype import Genotype  # noqa: E402
 from nas_skip.search import SearchConfig  # noqa: E402
 from nas_skip.search._samplers import make_sampler  # noqa: E402
@@ -78,16 +78,12 @@ class Task:
 _CLASSES: dict[str, str] = {}  # cell key ("333132") -> canonical hash, made in the parent
 
 
-def _key(cell: nb201.Cell) -> str:
-    return "".join(str(nb201.NB201_OPS.index(op)) for op in cell)
-
-
 def hash_classes(jobs: int) -> dict[str, str]:
     """The canonical hash of every cell's genotype, by cell key (in ``jobs`` processes)."""
     cells = list(itertools.product(nb201.NB201_OPS, repeat=len(nb201.EDGES)))
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         hashes = pool.map(_hash_of, cells, chunksize=256)
-    return {_key(c): h for c, h in zip(cells, hashes, strict=True)}
+    return {cell_key(c): h for c, h in zip(cells, hashes, strict=True)}
 
 
 def _hash_of(cell: nb201.Cell) -> str:
@@ -106,7 +102,7 @@ def run(task: Task) -> dict[str, Any]:
 
     def key(params: dict[str, Any]) -> str:  # what local-search compares: the hash
         try:
-            return _CLASSES[_key(nb201.cell_from_params(params, ops))]
+            return _CLASSES[cell_key(nb201.cell_from_params(params, ops))]
         except nb201.CellError:
             return json.dumps(sorted(params.items()))
 
@@ -118,7 +114,7 @@ def run(task: Task) -> dict[str, Any]:
         space.ask(trial)  # the space's own parameters, asked as a search asks them
         cell = nb201.cell_from_params(trial.params, ops)
         cells.append(cell)
-        h = _CLASSES[_key(cell)]
+        h = _CLASSES[cell_key(cell)]
         if h not in seen:
             seen[h] = table.draw(cell, task.seed + trial.number)[0]
         return seen[h]
@@ -135,10 +131,10 @@ def run(task: Task) -> dict[str, Any]:
         if budget > task.evaluations:
             continue
         best = int(np.argmax(values[:budget]))  # the first of equal values, as Optuna
-        picked = means[_key(cells[best])]
-        reached = next((i + 1 for i, c in enumerate(cells[:budget]) if means[_key(c)] >= top1),
+        picked = means[cell_key(cells[best])]
+        reached = next((i + 1 for i, c in enumerate(cells[:budget]) if means[cell_key(c)] >= top1),
                        None)  # fmt: skip
-        distinct = len({_CLASSES[_key(c)] for c in cells[:budget]})
+        distinct = len({_CLASSES[cell_key(c)] for c in cells[:budget]})
         out[str(budget)] = {"mean": picked, "top": picked >= top01, "reach": reached,
                             "duplicates": 1 - distinct / budget}  # fmt: skip
     return out

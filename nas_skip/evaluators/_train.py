@@ -23,7 +23,6 @@ class TrainEvaluator(Evaluator):
     """
 
     name = "train"
-    reports_epochs = True
 
     def __init__(self, dataset: str, domain: str, epochs: int, threads: int = 1,
                  data_dir: str | None = None) -> None:  # fmt: skip

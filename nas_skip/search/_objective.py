@@ -157,7 +157,7 @@ def evaluate(
     ):
         put(name, value)
     upload_drawing(trial, worker.handle, g)
-    if worker.evaluator.reports_epochs:  # the dashboard shows the genotype while it trains
+    if config.evaluator_spec.reports_epochs:  # the dashboard shows it while it trains
         save_note(trial, g, attrs)
     original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
     if original is not None:
