@@ -51,16 +51,51 @@ def _split_args(text: str) -> list[str]:
     return parts
 
 
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split ``text`` at the occurrences of ``sep`` that are not nested in brackets."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i = start = i + len(sep)
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _one_call(code: str) -> bool:
+    """Whether ``code`` is ``head(args)``: its first "(" closes at its last character."""
+    depth = 0
+    for i, ch in enumerate(code[code.index("(") :]):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0:
+            return i == len(code) - code.index("(") - 1
+    return False
+
+
 def _indent(lines: list[str], pad: str = "        ") -> list[str]:
     """Indent method-body lines, wrapping the long ones as a formatter would."""
     out = []
     for line in lines:
         code, _, comment = line.partition("  # ")
+        target, eq, value = code.partition(" = ")
+        terms = _split_top(value, " + ") if eq else []
         if len(pad) + len(line) <= _WIDTH:
             out.append(pad + line)
         elif comment and len(pad) + len(code) <= _WIDTH:
             out += [f"{pad}# {comment}", pad + code]
-        elif code.endswith(")") and "(" in code:
+        elif len(terms) > 1:  # a merge written inline: one term per line, in parentheses
+            if comment:
+                out.append(f"{pad}# {comment}")
+            out.append(f"{pad}{target} = (")
+            out += [f"{pad}    {'+ ' if i else ''}{term}" for i, term in enumerate(terms)]
+            out.append(f"{pad})")
+        elif code.endswith(")") and "(" in code and _one_call(code):
             head, _, args = code.partition("(")
             if comment:
                 out.append(f"{pad}# {comment}")

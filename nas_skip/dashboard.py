@@ -1,15 +1,19 @@
 """``nas-skip dashboard``: optuna-dashboard on a search's storage and artifact store.
 
 Bound to 127.0.0.1 unless told otherwise; the artifact store is the one the search
-wrote (recorded on the study), so the dashboard serves each trial's kept files.
+wrote (recorded on the study), so the dashboard serves each trial's kept files. The
+parameter importances optuna-dashboard computes (PED-ANOVA) warn on every request of a
+young or conditional study; those warnings are kept out of the server's console.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
@@ -22,6 +26,29 @@ from nas_skip.search._storage import make_storage
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # one line per request would bury the URL the user needs
+
+
+#: the dashboard's API routes that compute parameter importances
+_IMPORTANCES = "/param_importances"
+
+
+def quiet_importances(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``app`` whose parameter-importance requests keep their warnings to themselves.
+
+    optuna-dashboard asks Optuna's PED-ANOVA for importances on each such request, and
+    Optuna warns ("Some regimes for parameter ... have less than 2 trials") every time on
+    the conditional parameters of a space; the console would fill with them. They are
+    caught around those requests (``warnings.catch_warnings``, on the server's one
+    thread), not filtered for the whole process.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("PATH_INFO", "")).endswith(_IMPORTANCES):
+            return app(environ, start_response)
+        with warnings.catch_warnings(record=True):  # recorded, then dropped
+            return app(environ, start_response)
+
+    return wrapped
 
 
 def default_storage() -> str:
@@ -69,7 +96,7 @@ def serving(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> Iter
 
     storage = make_storage(storage_url)
     store = FileSystemArtifactStore(str(artifact_dir(storage)))
-    app = optuna_dashboard.wsgi(storage, artifact_store=store)
+    app = quiet_importances(optuna_dashboard.wsgi(storage, artifact_store=store))
     try:
         server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
     except OSError as exc:

@@ -3,7 +3,8 @@
 See DESIGN.md, "Merge semantics" and "Alignment". :data:`MERGES` holds one
 :class:`MergeSpec` per edge kind; :func:`make_shortcut` is the one place that decides how a
 source tensor is made to fit its target: identity, zero-pad (subsample / nearest upsample /
-pad features) or projection (strided 1x1 conv + BN, transposed conv + BN, or linear).
+pad features) or projection (strided 1x1 conv + BN, transposed conv + BN, or linear). Image
+(C, H, W) and signal (C, L) tensors are aligned alike, with 2-D or 1-D modules.
 """
 
 from __future__ import annotations
@@ -44,15 +45,22 @@ class MergeSpec:
     attr: str = "merge"
 
 
+def _positions(s: Shape) -> int:
+    """Spatial positions of a (C, *spatial) shape: H * W, L, or 1 for a vector."""
+    n = 1
+    for d in s[1:]:
+        n *= d
+    return n
+
+
 def _gate_module(s: Shape, p: EdgeParams) -> str:
     c = s[0]
-    return f"nn.Conv2d({c}, {c}, 1)" if len(s) == 3 else f"nn.Linear({c}, {c})"
+    return f"nn.Linear({c}, {c})" if len(s) == 1 else f"nn.Conv{len(s) - 1}d({c}, {c}, 1)"
 
 
 def _gate_count(s: Shape, p: EdgeParams) -> tuple[int, int]:
     c = s[0]
-    spatial = s[1] * s[2] if len(s) == 3 else 1
-    return c * c + c, 2 * c * c * spatial
+    return c * c + c, 2 * c * c * _positions(s)
 
 
 MERGES: dict[str, MergeSpec] = {
@@ -113,19 +121,21 @@ class Shortcut:
 
 
 def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
-    """("same" | "down" | "up", factor) taking src's (H, W) to dst's, or None."""
-    (hs, ws), (hd, wd) = src[1:], dst[1:]
-    if (hs, ws) == (hd, wd):
+    """("same" | "down" | "up", factor) taking src's (H, W) or (L,) to dst's, or None.
+
+    One factor serves every spatial axis, as one strided op downsamples them all."""
+    s, d = src[1:], dst[1:]
+    if s == d:
         return "same", 1
-    if hs >= hd and ws >= wd:
-        # the smallest stride f with ceil(hs / f) == hd (several convs compound their strides)
-        for f in range(max(2, -(-hs // hd)), hs + 1):
-            if -(-hs // f) == hd and -(-ws // f) == wd:
+    if all(a >= b for a, b in zip(s, d, strict=True)):
+        # the smallest stride f with ceil(s / f) == d (several convs compound their strides)
+        for f in range(max(2, -(-s[0] // d[0])), s[0] + 1):
+            if all(-(-a // f) == b for a, b in zip(s, d, strict=True)):
                 return "down", f
-            if -(-hs // f) < hd:
+            if -(-s[0] // f) < d[0]:
                 break
-    elif hs <= hd and ws <= wd and hd % hs == 0 and hd // hs == wd // ws and wd % ws == 0:
-        return "up", hd // hs
+    elif all(a <= b and b % a == 0 and b // a == d[0] // s[0] for a, b in zip(s, d, strict=True)):
+        return "up", d[0] // s[0]
     return None
 
 
@@ -141,7 +151,7 @@ def make_shortcut(
 
     Args:
         src: the source node's output shape.
-        dst: the target shape (for ``spatial_only``, only its H and W matter).
+        dst: the target shape (for ``spatial_only``, only its H and W or L matter).
         align: "auto", "zero_pad" or "projection".
         where: the edge, as named in error messages.
         spatial_only: align H and W but keep the source's features (concat inputs).
@@ -159,8 +169,8 @@ def make_shortcut(
             f"target {list(dst)}",
             edge=edge,
         )
-    image = len(src) == 3
-    spatial = _spatial(src, dst) if image else ("same", 1)
+    n = len(src) - 1  # spatial axes: 2 for an image (C, H, W), 1 for a signal (C, L), 0
+    spatial = _spatial(src, dst)
     if spatial is None:
         raise GenotypeError(
             f"{where}: spatial size {list(src[1:])} cannot be aligned to {list(dst[1:])} "
@@ -170,11 +180,11 @@ def make_shortcut(
     how, f = spatial
     c_src = src[0]
     c_dst = c_src if spatial_only else dst[0]
-    out: Shape = (c_dst, *dst[1:]) if image else (c_dst,)
+    out: Shape = (c_dst, *dst[1:])
     if src == out and align != "projection":
         return Shortcut("identity", out)
     if align == "projection":
-        if not image:
+        if n == 0:
             if spatial_only:
                 return Shortcut("identity", out)
             return Shortcut(
@@ -185,16 +195,16 @@ def make_shortcut(
                 c_src * c_dst,
                 2 * c_src * c_dst,
             )
-        bn = f"nn.BatchNorm2d({c_dst})"
+        bn = f"nn.BatchNorm{n}d({c_dst})"
         if how == "up":
-            conv = f"nn.ConvTranspose2d({c_src}, {c_dst}, {f}, stride={f}, bias=False)"
+            conv = f"nn.ConvTranspose{n}d({c_src}, {c_dst}, {f}, stride={f}, bias=False)"
             # FlopCounterMode counts a transposed conv over its input positions
-            flops = 2 * c_src * c_dst * f * f * src[1] * src[2]
-            params = c_src * c_dst * f * f
+            flops = 2 * c_src * c_dst * f**n * _positions(src)
+            params = c_src * c_dst * f**n
         else:
             stride = f", stride={f}" if f != 1 else ""
-            conv = f"nn.Conv2d({c_src}, {c_dst}, 1{stride}, bias=False)"
-            flops = 2 * c_src * c_dst * out[1] * out[2]
+            conv = f"nn.Conv{n}d({c_src}, {c_dst}, 1{stride}, bias=False)"
+            flops = 2 * c_src * c_dst * _positions(out)
             params = c_src * c_dst
         return Shortcut(
             "projection", out, f"nn.Sequential({conv}, {bn})", ("{m}({x})",), params + 2 * c_dst,
@@ -209,10 +219,10 @@ def make_shortcut(
         )
     steps: list[str] = []
     if how == "down":
-        steps.append(f"{{x}}[:, :, ::{f}, ::{f}]")
+        steps.append("{x}[:, :, " + ", ".join([f"::{f}"] * n) + "]")
     elif how == "up":
         steps.append(f'F.interpolate({{x}}, scale_factor={float(f)!r}, mode="nearest")')
     if c_dst > c_src:
-        pad = f"0, 0, 0, 0, 0, {c_dst - c_src}" if image else f"0, {c_dst - c_src}"
+        pad = "0, 0, " * n + f"0, {c_dst - c_src}"  # F.pad lists the last axis first
         steps.append(f"F.pad({{x}}, ({pad}))")
     return Shortcut("zero_pad", out, None, tuple(steps))

@@ -20,8 +20,8 @@ from typing import Any
 Shape = tuple[int, ...]
 Params = Mapping[str, Any]
 
-#: Domains by input rank: image tensors are (C, H, W), vectors (F,).
-DOMAINS = {3: "image", 1: "vector"}
+#: Domains by input rank: image tensors are (C, H, W), signals (C, L), vectors (F,).
+DOMAINS = {3: "image", 2: "signal", 1: "vector"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class OpSpec:
     """
 
     name: str
-    domain: str  # "image", "vector" or "any"
+    domain: str  # "image", "signal", "vector" or "any"
     shape: Callable[[Shape, Params], Shape]
     module: Callable[[Shape, Params], str | None]
     call: Callable[[str, str, Params], str]
@@ -97,6 +97,18 @@ def _conv(c_in: int, c_out: int, k: int, p: Params, bias: bool = False) -> str:
 
 def _module_call(m: str, x: str, p: Params) -> str:
     return f"{m}({x})"
+
+
+def _atom(x: str) -> str:
+    """``x`` ready for a method call or an operator: an input expression with a top-level
+    operator (a merge written inline, ``b + s``) is parenthesised."""
+    depth = 0
+    for ch in x:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == " " and depth == 0:
+            return f"({x})"
+    return x
 
 
 def _free(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
@@ -215,6 +227,135 @@ def _head1x1_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
     return i[0] * p["classes"] + p["classes"], 2 * i[0] * p["classes"] * i[1] * i[2]
 
 
+# --- signal ops: (C, L) tensors, 1-D convolutions ---------------------------------------
+# Kernels are odd with padding k // 2, so a layer's length is ceil(L / stride), as in 2-D;
+# the kernel is part of the op's name (conv1d_k5_bn_relu), so a space searches kernel sizes
+# by listing ops, as it searches conv3x3 against conv1x1.
+KERNELS_1D = (3, 5, 7)
+
+
+def _signal_shape(s: Shape, p: Params) -> Shape:
+    return (p["channels"], _ceil_div(s[1], p["stride"]))
+
+
+def _conv1d(c_in: int, c_out: int, k: int, p: Params, groups: int = 1) -> str:
+    pad = f", padding={k // 2}" if k > 1 else ""
+    grouped = f", groups={groups}" if groups != 1 else ""
+    return f"nn.Conv1d({c_in}, {c_out}, {k}{_stride_arg(p)}{pad}{grouped}, bias=False)"
+
+
+def _conv1d_flops(c_in: int, c_out: int, k: int, out: Shape, groups: int = 1) -> int:
+    return 2 * (c_in // groups) * c_out * k * out[1]
+
+
+def _conv1d_bn(k: int, relu: bool) -> OpSpec:
+    """1-D conv-BN(-ReLU) with an odd kernel ``k`` ("same" padding)."""
+
+    def module(s: Shape, p: Params) -> str:
+        c = p["channels"]
+        act = ", nn.ReLU(inplace=True)" if relu else ""
+        return f"nn.Sequential({_conv1d(s[0], c, k, p)}, nn.BatchNorm1d({c}){act})"
+
+    def count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+        c = p["channels"]
+        return i[0] * c * k + 2 * c, _conv1d_flops(i[0], c, k, o)
+
+    return OpSpec(
+        f"conv1d_k{k}_bn" + ("_relu" if relu else ""),
+        "signal",
+        _signal_shape,
+        module,
+        _module_call,
+        count,
+        {"channels": CHANNELS, "stride": STRIDE},
+        attr="conv",
+        doc=f"1-D convolution, kernel {k} (no bias), batch norm" + (", ReLU" if relu else ""),
+    )
+
+
+def _sepconv1d(k: int) -> OpSpec:
+    """Depthwise 1-D conv (kernel ``k``, strided), pointwise conv, BN, ReLU."""
+
+    def module(s: Shape, p: Params) -> str:
+        c_in, c = s[0], p["channels"]
+        return (
+            f"nn.Sequential({_conv1d(c_in, c_in, k, p, groups=c_in)}, "
+            f"nn.Conv1d({c_in}, {c}, 1, bias=False), nn.BatchNorm1d({c}), nn.ReLU(inplace=True))"
+        )
+
+    def count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+        c_in, c = i[0], p["channels"]
+        flops = _conv1d_flops(c_in, c_in, k, o, groups=c_in) + _conv1d_flops(c_in, c, 1, o)
+        return c_in * k + c_in * c + 2 * c, flops
+
+    return OpSpec(
+        f"sepconv1d_k{k}",
+        "signal",
+        _signal_shape,
+        module,
+        _module_call,
+        count,
+        {"channels": CHANNELS, "stride": STRIDE},
+        attr="conv",
+        doc=f"depthwise 1-D convolution, kernel {k}, then pointwise; batch norm, ReLU",
+    )
+
+
+def _pool1d(kind: str) -> OpSpec:
+    extra = ", count_include_pad=False" if kind == "avg" else ""
+
+    def call(m: str, x: str, p: Params) -> str:
+        return f"F.{kind}_pool1d({x}, 3, stride={p['stride']}, padding=1{extra})"
+
+    return OpSpec(
+        f"{kind}pool1d_k3",
+        "signal",
+        lambda s, p: (s[0], _ceil_div(s[1], p["stride"])),
+        lambda s, p: None,
+        call,
+        _free,
+        {"stride": STRIDE},
+        attr="pool",
+        doc=f"1-D {kind} pooling, kernel 3, padding 1",
+    )
+
+
+def _flatten_head_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    n, f = p["classes"], i[0] * i[1]
+    return f * n + n, 2 * f * n
+
+
+_SIGNAL_OPS = [
+    *(_conv1d_bn(k, relu=True) for k in (1, *KERNELS_1D)),
+    *(_conv1d_bn(k, relu=False) for k in KERNELS_1D),
+    *(_sepconv1d(k) for k in KERNELS_1D),
+    _pool1d("max"),
+    _pool1d("avg"),
+    OpSpec(
+        "gap1d_linear",
+        "signal",
+        lambda s, p: (p["classes"],),
+        lambda s, p: f"nn.Linear({s[0]}, {p['classes']})",
+        lambda m, x, p: f"{m}({_atom(x)}.mean(2))",
+        _gap_linear_count,  # the pooled (C,) feeds the linear layer, as in 2-D
+        {"classes": CLASSES},
+        attr="head",
+        doc="global average pooling over the length, then a linear classifier",
+    ),
+    OpSpec(
+        "flatten1d_linear",
+        "signal",
+        lambda s, p: (p["classes"],),
+        lambda s, p: f"nn.Linear({s[0] * s[1]}, {p['classes']})",
+        lambda m, x, p: f"{m}({_atom(x)}.flatten(1))",
+        _flatten_head_count,
+        {"classes": CLASSES},
+        attr="head",
+        doc="flatten channels x length, then a linear classifier (keeps position)",
+    ),
+]
+
+
 _OP_LIST = [
     _conv_bn(3, relu=True),
     _conv_bn(3, relu=False),
@@ -270,7 +411,7 @@ _OP_LIST = [
         "image",
         lambda s, p: (p["classes"],),
         lambda s, p: f"nn.Linear({s[0]}, {p['classes']})",
-        lambda m, x, p: f"{m}({x}.mean((2, 3)))",
+        lambda m, x, p: f"{m}({_atom(x)}.mean((2, 3)))",
         _gap_linear_count,
         {"classes": CLASSES},
         attr="head",
@@ -291,6 +432,7 @@ _OP_LIST = [
     _linear_op("linear", False, False, "features", "linear layer"),
     _linear_op("layernorm_linear_relu", True, True, "features", "layer norm, linear layer, ReLU"),
     _linear_op("linear_head", False, False, "classes", "linear classifier"),
+    *_SIGNAL_OPS,
     OpSpec(
         "relu",
         "any",
@@ -306,7 +448,7 @@ _OP_LIST = [
         "any",
         lambda s, p: s,
         lambda s, p: None,
-        lambda m, x, p: f"{x} * 0.0",
+        lambda m, x, p: f"{_atom(x)} * 0.0",
         _free,
         attr="zero",
         doc="zeros shaped like the input (NAS-Bench-201's cell that no path crosses)",
@@ -328,10 +470,11 @@ OPS: dict[str, OpSpec] = {op.name: op for op in _OP_LIST}
 
 
 def ops_for(domain: str) -> dict[str, OpSpec]:
-    """The ops that accept an input of ``domain`` ("image" or "vector"), by name."""
+    """The ops that accept an input of ``domain`` ("image", "signal" or "vector"), by name."""
     return {n: op for n, op in OPS.items() if op.domain in (domain, "any")}
 
 
 #: One view per domain, as DESIGN.md lists them.
 IMAGE_OPS = ops_for("image")
+SIGNAL_OPS = ops_for("signal")
 VECTOR_OPS = ops_for("vector")

@@ -1,11 +1,12 @@
 """``make demo``: a real small search, then its best architecture as standalone code.
 
 1. ``nas-skip search`` of ``deep_mlp`` on ``mnist1d``: 20 trials, 2 local workers, the
-   embedded SQLite storage (about 5 minutes on 2 cores; rerunning continues the study,
+   embedded SQLite storage (about 2 minutes on 2 cores; rerunning continues the study,
    which then has nothing left to do);
 2. ``nas-skip export`` of the best trial: ``model.py`` with its trained ``weights.pt``;
 3. the exported file is imported as a user would, its weights loaded, and its validation
-   accuracy checked against the one the search stored;
+   accuracy checked against the one the search stored (0.727 from a clean checkout: the
+   published MLP figure is 0.68);
 4. where the study, the exported model and the dashboard command are.
 """
 

@@ -31,6 +31,17 @@ IMAGE_BODY_OPS = [
     "identity",
 ]
 VECTOR_BODY_OPS = ["linear_relu", "linear", "layernorm_linear_relu", "relu", "identity"]
+SIGNAL_BODY_OPS = [
+    "conv1d_k1_bn_relu",
+    "conv1d_k3_bn_relu",
+    "conv1d_k5_bn",
+    "conv1d_k7_bn_relu",
+    "sepconv1d_k5",
+    "maxpool1d_k3",
+    "avgpool1d_k3",
+    "relu",
+    "identity",
+]
 WIDTH_OPS = {"linear_relu", "linear", "layernorm_linear_relu"}
 STRIDE_OPS = {
     "conv3x3_bn_relu",
@@ -40,8 +51,16 @@ STRIDE_OPS = {
     "bn_relu_conv3x3",
     "maxpool3x3",
     "avgpool3x3",
+    *(o for o in SIGNAL_BODY_OPS if o not in ("relu", "identity")),
 }
-CHANNEL_OPS = STRIDE_OPS - {"maxpool3x3", "avgpool3x3"}
+CHANNEL_OPS = STRIDE_OPS - {"maxpool3x3", "avgpool3x3", "maxpool1d_k3", "avgpool1d_k3"}
+#: The input shape and the heads of random genotypes, per domain.
+SHAPES = {"vector": [1], "signal": [1, 12], "image": [1, 8, 8]}
+HEADS = {
+    "vector": ["linear_head"],
+    "signal": ["gap1d_linear", "flatten1d_linear"],
+    "image": ["gap_linear"],
+}
 
 
 def chain(
@@ -89,11 +108,13 @@ def genotype_docs(
     kinds: list[str] = KINDS,
     ops: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A random valid genotype document (vector or image), with every kind and align."""
-    domain = domain or draw(st.sampled_from(["vector", "image"]))
-    image = domain == "image"
-    body_ops = ops or (IMAGE_BODY_OPS if image else VECTOR_BODY_OPS)
-    shape = [draw(st.integers(2, 4)), 8, 8] if image else [draw(st.integers(3, 8))]
+    """A random valid genotype document (vector, signal or image), with every kind and align."""
+    domain = domain or draw(st.sampled_from(["vector", "signal", "image"]))
+    body_ops = ops or {"image": IMAGE_BODY_OPS, "signal": SIGNAL_BODY_OPS}.get(
+        domain, VECTOR_BODY_OPS
+    )
+    shape = [draw(st.integers(2, 4) if domain != "vector" else st.integers(3, 8))]
+    shape += SHAPES[domain][1:]
     n = draw(st.integers(1, max_nodes))
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, Any]] = []
@@ -127,7 +148,7 @@ def genotype_docs(
             edges.append(edge)
         nodes.append(node)
         ids.append(node["id"])
-    head = {"id": "head", "op": "gap_linear" if image else "linear_head", "classes": 3}
+    head = {"id": "head", "op": draw(st.sampled_from(HEADS[domain])), "classes": 3}
     nodes.append(head)
     edges.append({"src": ids[-1], "dst": "head"})
     doc = {

@@ -57,6 +57,36 @@ def test_random_image_genotypes(doc: dict[str, Any], tmp_path: Path) -> None:
     round_trip(Genotype.from_json(doc), tmp_path)
 
 
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(doc=genotype_docs(domain="signal"))
+def test_random_signal_genotypes(doc: dict[str, Any], tmp_path: Path) -> None:
+    round_trip(Genotype.from_json(doc), tmp_path)
+
+
+def test_a_long_inline_merge_is_wrapped_one_term_a_line(tmp_path: Path) -> None:
+    ids = ["first_branch_of_the_stage", "second_branch_of_the_stage", "merge_of_the_stage"]
+    doc = chain(
+        [2, 8],
+        {"id": ids[0], "op": "conv1d_k3_bn_relu", "channels": 2},
+        {"id": ids[1], "op": "conv1d_k5_bn_relu", "channels": 2},
+        {"id": ids[2], "op": "identity"},
+        edges=[
+            {"src": ids[0], "dst": ids[2], "kind": "concat"},
+            {"src": "input", "dst": ids[2], "kind": "scaled", "align": "projection"},
+        ],
+    )
+    g = Genotype.from_json(doc)
+    source = export_code(g)
+    assert max(len(line) for line in source.splitlines()) <= 99
+    assert f"        {ids[2]} = (\n            torch.cat([{ids[0]}, {ids[1]}], 1)\n" in source
+    assert "            + self.alpha_input_merge_of_the_stage * self.proj_input_merge" in source
+    round_trip(g, tmp_path)
+
+
 def test_ids_that_clash_with_python_or_torch_are_mangled(tmp_path: Path) -> None:
     ids = [
         "forward",

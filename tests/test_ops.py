@@ -31,8 +31,8 @@ def op_doc(name: str) -> dict[str, Any]:
     for key in spec.params:
         params.update(PARAMS[key] if key in PARAMS else {})
     params = {k: v for k, v in params.items() if k in spec.params}
-    image = spec.domain in ("image", "any")
-    return chain([3, 8, 8] if image else [9], {"id": "n", "op": name, **params})
+    shape = {"image": [3, 8, 8], "any": [3, 8, 8], "signal": [3, 11], "vector": [9]}
+    return chain(shape[spec.domain], {"id": "n", "op": name, **params})
 
 
 def check(g: Genotype, batch: int = 2) -> torch.Tensor:
@@ -94,6 +94,80 @@ def test_every_merge_and_align(kind: str, align: str, source: str) -> None:
     else:
         g = Genotype.from_json(doc)
     check(g)
+
+
+@pytest.mark.parametrize("head", ["gap1d_linear", "flatten1d_linear"])
+@pytest.mark.parametrize("kind", sorted(MERGES))
+@pytest.mark.parametrize("align", ALIGNS)
+@pytest.mark.parametrize("source", ["same", "narrow", "wide", "longer", "shorter"])
+def test_every_merge_and_align_on_signals_into_a_head(
+    kind: str, align: str, source: str, head: str
+) -> None:
+    # the skip source a joins the head itself, whose main input is b (4 channels, length 8);
+    # a precedes b in topological order, so b is the main path that concat inputs align to
+    a_node, b_stride = {
+        "same": ({"op": "conv1d_k1_bn_relu", "channels": 4}, 1),
+        "narrow": ({"op": "conv1d_k3_bn_relu", "channels": 2}, 1),
+        "wide": ({"op": "conv1d_k5_bn", "channels": 6}, 1),
+        "longer": ({"op": "sepconv1d_k3", "channels": 3}, 2),  # length 8 into b's 4
+        "shorter": ({"op": "maxpool1d_k3", "stride": 2}, 1),  # length 4 into b's 8
+    }[source]
+    doc = chain(
+        [3, 8],
+        {"id": "a", **a_node},
+        {"id": "b", "op": "conv1d_k7_bn_relu", "channels": 4, "stride": b_stride},
+        {"id": "h", "op": head, "classes": 3},
+    )
+    doc["edges"][1] = {"src": "input", "dst": "b"}
+    doc["edges"].append({"src": "a", "dst": "h", "kind": kind, "align": align})
+    if source == "wide" and MERGES[kind].role == "additive" and align != "projection":
+        with pytest.raises(Exception, match="edge a -> h: align .* cannot zero-pad"):
+            Genotype.from_json(doc)
+        return
+    if kind == "none":
+        with pytest.warns(UserWarning, match="pruned dead nodes"):
+            g = Genotype.from_json(doc)
+    else:
+        g = Genotype.from_json(doc)
+    widths = {"same": 4, "narrow": 2, "wide": 6, "longer": 3, "shorter": 3}
+    base = 4 + widths[source] if kind in ("seq", "concat") else 4
+    assert g.plans["h"].merged == (base, 4 if b_stride == 2 else 8)
+    check(g)
+
+
+def test_zero_pad_shortcut_on_signals_subsamples_and_pads() -> None:
+    doc = chain(
+        [2, 7],
+        {"id": "c", "op": "conv1d_k5_bn", "channels": 5, "stride": 2},
+        {"id": "o", "op": "identity"},
+        edges=[{"src": "input", "dst": "o", "kind": "add", "align": "zero_pad"}],
+    )
+    model = build(Genotype.from_json(doc)).eval()
+    x = torch.randn(1, 2, 7)
+    shortcut = torch.cat([x[:, :, ::2], torch.zeros(1, 3, 4)], 1)  # length ceil(7 / 2)
+    torch.testing.assert_close(model(x), model.c(x) + shortcut)
+    doc["edges"][-1]["align"] = "projection"
+    model = build(Genotype.from_json(doc))
+    assert isinstance(model.proj_input_o[0], torch.nn.Conv1d)
+    assert model.proj_input_o[0].stride == (2,)
+
+
+@pytest.mark.parametrize("kind", ["add", "scaled"])
+@pytest.mark.parametrize("op", ["gap_linear", "zero"])
+def test_an_inline_merge_is_one_operand_of_the_op(kind: str, op: str) -> None:
+    # one add / scaled merge is written inline (b + s): a template that uses its input in
+    # an expression (x.mean(...), x * 0.0) must take the whole sum
+    doc = chain(
+        [2, 4, 4],
+        {"id": "b", "op": "conv1x1_bn_relu", "channels": 2},
+        {"id": "h", "op": op, **({"classes": 3} if op == "gap_linear" else {})},
+        edges=[{"src": "input", "dst": "h", "kind": kind}],
+    )
+    model = build(Genotype.from_json(doc))
+    x = torch.randn(2, 2, 4, 4)
+    merged = model.b(x) + x
+    want = model.h(merged.mean((2, 3))) if op == "gap_linear" else torch.zeros_like(merged)
+    torch.testing.assert_close(model(x), want)
 
 
 def merge_doc(kind: str, **params: float) -> dict[str, Any]:

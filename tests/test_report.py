@@ -115,10 +115,18 @@ def test_table_has_a_row_per_trial_with_topology(single: Made) -> None:
         assert "attr:genotype" not in frame.columns
     frame = pd.read_parquet(single.files.parquet)
     first = study.trials[0]
-    expected = topology(optuna_genotype(first))
-    assert frame.loc[0, "depth"] == expected["depth"]
+    graph = topology(optuna_genotype(first))
+    assert frame.loc[0, "nodes"] == graph["nodes"]
     assert frame.loc[0, "params"] == first.user_attrs["params"]
     assert frame.loc[0, "flops"] == first.user_attrs["flops"]
+    # depth and skips in the space's layers: the depth each trial chose, hops within the
+    # hop window (1), not levels of the graph, whose merge nodes count too
+    for column in ("attr:depth", "attr:skips", "attr:longest_skip"):
+        assert column not in frame.columns  # once, as the derived columns
+    assert list(frame["depth"]) == [t.params["depth"] for t in study.trials]
+    assert frame["longest_skip"].max() == 1
+    skips = frame[[c for c in frame.columns if c.startswith("skips_")]].sum(axis=1)
+    assert list(skips) == [sum(map(len, t.user_attrs["skips"].values())) for t in study.trials]
 
 
 def optuna_genotype(trial: optuna.trial.FrozenTrial) -> Genotype:
@@ -151,8 +159,8 @@ def test_page_is_self_contained(single: Made) -> None:
 
 def test_page_has_each_plot_and_captions(single: Made) -> None:
     page = _page_only(single.html)
-    for pid in PLOTS:
-        assert f'id="{pid}"' in page, pid
+    for pid in PLOTS:  # a figure, or the sentence that says why there is none (fANOVA)
+        assert f'id="{pid}"' in page or f'id="{pid}-note"' in page, pid
     assert 'id="plot-pareto"' not in page  # one objective: no front
     assert page.count('class="caption"') == len(PLOTS) + 1  # + the architectures
     assert f">{single.study}<" in page
@@ -255,3 +263,77 @@ def test_cli_missing_study_is_one_error_line(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --study nope: no such study") and err.count("\n") == 1
+
+
+def _copy_study(source: Made, storage: str, name: str, n: int, drop: tuple[str, ...] = (),
+                **user_attrs: object) -> optuna.Study:  # fmt: skip
+    """A study of ``n`` complete trials cycling through ``source``'s, with spread values and
+    without the user attributes ``drop`` (fast: nothing trains)."""
+    old = optuna.load_study(study_name=source.study, storage=source.storage)
+    done = [t for t in old.trials if t.state.name == "COMPLETE"]
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    for key, value in {**old.user_attrs, **user_attrs}.items():
+        study.set_user_attr(key, value)
+    for i in range(n):
+        t = done[i % len(done)]
+        attrs = {k: v for k, v in t.user_attrs.items() if k not in ("duplicate_of", *drop)}
+        study.add_trial(
+            optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                      values=[t.values[0] + 0.01 * (i % 7)], user_attrs=attrs)
+        )  # fmt: skip
+    return study
+
+
+def test_too_few_trials_get_sentences_for_the_top_and_fanova(single: Made) -> None:
+    page = _page_only(single.html)  # 6 trials
+    notes = dict(re.findall(r'id="(plot-[a-z-]+)-note">([^<]*)<', page))
+    assert "needs at least 20" in notes["plot-skip-hops"] and '"name":"top' not in page
+    assert 'id="plot-skip-hops"' in page  # all trials are still shown
+    assert "fANOVA needs at least 20" in notes["plot-importances"]
+
+
+def test_enough_trials_compare_the_top_and_fanova_stays_quiet(
+    single: Made, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'many.db'}"
+    _copy_study(single, storage, "many", 24)
+    capfd.readouterr()
+    files = write_report(storage, "many", tmp_path / "out")
+    assert capfd.readouterr().err == ""  # fANOVA's warnings stay out of the console
+    page = _page_only(files.html.read_text(encoding="utf-8"))
+    assert 'id="plot-skip-hops-note"' not in page and 'id="plot-importances-note"' not in page
+    assert '"name":"top 3"' in page  # ceil(10% of 24)
+
+
+def test_fanova_needs_two_parameters_that_vary(single: Made, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'one.db'}"
+    old = optuna.load_study(study_name=single.study, storage=single.storage)
+    t = next(t for t in old.trials if t.state.name == "COMPLETE")
+    study = optuna.create_study(study_name="one", storage=storage, direction="maximize")
+    width = optuna.distributions.CategoricalDistribution([8, 16])
+    for i in range(24):
+        study.add_trial(
+            optuna.trial.create_trial(params={"width": [8, 16][i % 2]}, values=[0.01 * i],
+                                      distributions={"width": width}, user_attrs=t.user_attrs)
+        )  # fmt: skip
+    page = _page_only(write_report(storage, "one", tmp_path / "o").html.read_text())
+    assert "only width varies: fANOVA needs at least two to compare" in page
+
+
+def test_a_study_from_before_structure_attributes_asks_its_space(
+    single: Made, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'old.db'}"
+    study = _copy_study(single, storage, "old", 3, drop=("depth", "skips", "longest_skip"))
+    frame = write_report(storage, "old", tmp_path / "o").csv
+    assert list(pd.read_csv(frame)["depth"]) == [t.params["depth"] for t in study.trials]
+
+
+def test_segmentation_reads_miou(single: Made, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'seg.db'}"
+    _copy_study(single, storage, "seg", 3, dataset="shapes_seg")
+    files = write_report(storage, "seg", tmp_path / "o")
+    assert "value:mIoU" in pd.read_csv(files.csv).columns
+    page = _page_only(files.html.read_text(encoding="utf-8"))
+    assert "mIoU vs parameters" in page and "Best mIoU so far" in page
+    assert "Accuracy vs parameters" not in page and "value:accuracy" not in page

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -73,3 +74,8 @@ def _print_genotype(g: Genotype, title: str) -> Console:
     ):
         console.print(line, soft_wrap=True)
     return console
+
+
+def train_settings(**values: Any) -> dict[str, Any]:
+    """The training flags a user gave (the ones left at None are the space's)."""
+    return {key: value for key, value in values.items() if value is not None}

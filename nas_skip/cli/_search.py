@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console
+from nas_skip.cli._common import _console, train_settings
 
 _RAY = "Ray backend"
+_TRAIN = "Training (fixes the space's train: entry for every trial)"
 
 
 @app.command()
@@ -64,6 +65,32 @@ def search(
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Local files of cifar10 / mnist.")
     ] = None,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="sgd or adamw.", rich_help_panel=_TRAIN)
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=_TRAIN)
+    ] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option("--weight-decay", rich_help_panel=_TRAIN)
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", rich_help_panel=_TRAIN)] = None,
+    grad_clip: Annotated[
+        float | None,
+        typer.Option("--grad-clip", help="Max gradient norm.", rich_help_panel=_TRAIN),
+    ] = None,
+    warmup_epochs: Annotated[
+        float | None,
+        typer.Option("--warmup-epochs", help="Linear lr warm-up.", rich_help_panel=_TRAIN),
+    ] = None,
+    train_error: Annotated[
+        bool,
+        typer.Option(
+            "--train-error/--no-train-error",
+            help="Also measure each trial's error on the whole training split.",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = False,
     population: Annotated[int, typer.Option("--population", help="Evolution, NSGA-II.")] = 20,
     tournament: Annotated[int, typer.Option("--tournament", help="Evolution.")] = 5,
     cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", rich_help_panel=_RAY)] = 1.0,
@@ -103,6 +130,15 @@ def search(
         data_dir=data_dir,
         population=population,
         tournament=tournament,
+        train=train_settings(
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            grad_clip=grad_clip,
+            warmup_epochs=warmup_epochs,
+        ),  # fmt: skip
+        train_error=train_error,
     )
     result = run_search(config)
     console = _console()
@@ -110,7 +146,8 @@ def search(
         console.print(f"marked {result.stale} trials of a dead run FAIL", soft_wrap=True)
     console.print(summary_table(result.study, config.objectives))
     console.print(
-        f"{result.finished} finished ({result.duplicates} duplicates, {result.pruned} pruned), "
+        f"{result.finished} finished ({result.duplicates} duplicates, {result.pruned} pruned "
+        f"of which {result.diverged} diverged), "
         f"{result.failed} failed; study {result.study_name!r} in {result.storage_url}",
         soft_wrap=True,
     )
@@ -123,6 +160,9 @@ def search(
         f"  nas-skip export{store} --study {result.study_name} --out {Path('runs') / 'best'}",
         soft_wrap=True,
     )
+    if config.evaluator == "train":
+        console.print(f"  nas-skip retrain{store} --study {result.study_name} --seeds 3",
+                      soft_wrap=True)  # fmt: skip
     if result.interrupted:
         raise typer.Exit(130)
 

@@ -73,9 +73,9 @@ def spaces(
 
 
 def _domain_of(g: Genotype) -> str:
-    """The data a genotype takes: vectors, images, or images to per-pixel classes."""
-    if len(g.input_shape) == 1:
-        return "vector"
+    """The data a genotype takes: vectors, signals, images, or images to per-pixel classes."""
+    if len(g.input_shape) < 3:
+        return "vector" if len(g.input_shape) == 1 else "signal"
     return "segmentation" if len(g.shapes[g.output]) == 3 else "image"
 
 
@@ -89,6 +89,12 @@ def train(
     batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
     weight_decay: Annotated[float, typer.Option("--weight-decay")] = 5e-4,
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd or adamw.")] = "sgd",
+    grad_clip: Annotated[
+        float | None, typer.Option("--grad-clip", help="Max gradient norm [none].")
+    ] = None,
+    warmup_epochs: Annotated[
+        float, typer.Option("--warmup-epochs", help="Linear lr warm-up (may be fractional).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="torch threads.")] = 1,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
@@ -107,6 +113,8 @@ def train(
         batch_size=batch_size,
         weight_decay=weight_decay,
         optimizer=optimizer,
+        grad_clip=grad_clip,
+        warmup_epochs=warmup_epochs,
         seed=seed,
         threads=threads,
         device=device,
@@ -118,7 +126,9 @@ def train(
     for line in (
         f"validation {score}: {result.val_accuracy:.4f}   "
         f"test {score}: {result.test_accuracy:.4f}",
-        f"training error: {result.train_error:.4f}   train time: {result.train_seconds:.1f} s",
+        f"training error: {result.train_error:.4f}   train time: {result.train_seconds:.1f} s"
+        if result.train_error is not None
+        else f"train time: {result.train_seconds:.1f} s",
         f"params: {result.params:,}   FLOPs: {human(result.flops)}   "
         f"latency: {result.latency_ms:.2f} ms (batch 1)",
         f"wrote {out / 'weights.pt'}, {out / 'metrics.json'}, {out / 'genotype.json'}",

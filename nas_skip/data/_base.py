@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-#: What a search space needs from a dataset: vector (F,), image (C, H, W) classification,
-#: or segmentation (C, H, W) -> per-pixel classes (H, W).
-DATA_DOMAINS = ("vector", "image", "segmentation")
+#: What a search space needs from a dataset: vector (F,), signal (C, L) or image (C, H, W)
+#: classification, or segmentation (C, H, W) -> per-pixel classes (H, W).
+DATA_DOMAINS = ("vector", "signal", "image", "segmentation")
 
 
 @dataclass(frozen=True)

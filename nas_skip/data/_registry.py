@@ -52,8 +52,8 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "mnist1d",
             "MNIST-1D: 40-sample 1D signals of 10 digit templates, generated offline",
-            ("vector",),
-            {"vector": (40,)},
+            ("vector", "signal"),
+            {"vector": (40,), "signal": (1, 40)},
             10,
             (3400, 600, 1000),
             False,

@@ -73,7 +73,7 @@ def generate_mnist1d() -> Arrays:
 
 
 def load_mnist1d(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
-    """MNIST-1D, vector (40,), 10 classes: 3400 train / 600 val / 1000 test.
+    """MNIST-1D, vector (40,) or signal (1, 40), 10 classes: 3400 train / 600 val / 1000 test.
 
     The signals are kept as generated: the generator already centres the whole set and
     scales it to unit standard deviation.
@@ -82,15 +82,14 @@ def load_mnist1d(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset
     raw = cached_arrays(cache_dir / MNIST1D_CACHE, _MNIST1D_KEYS, lambda: generate_mnist1d())
     perm = np.random.default_rng(MNIST1D_SPLIT_SEED).permutation(len(raw["y"]))
     val, train = np.sort(perm[:MNIST1D_VAL]), np.sort(perm[MNIST1D_VAL:])
+    x, x_test = raw["x"], raw["x_test"]
+    if domain == "signal":  # one channel of 40 samples, for 1-D convolutions
+        x, x_test = x[:, None], x_test[:, None]
     return make_dataset(
         "mnist1d",
         domain,
         10,
-        (
-            (raw["x"][train], raw["y"][train]),
-            (raw["x"][val], raw["y"][val]),
-            (raw["x_test"], raw["y_test"]),
-        ),
+        ((x[train], raw["y"][train]), (x[val], raw["y"][val]), (x_test, raw["y_test"])),
     )
 
 

@@ -87,8 +87,14 @@ def check_family(name: str, spec: SpaceSpec) -> None:
         )
 
 
-def make_evaluator(name: str, space: Space, epochs: int, threads: int = 1,
-                   data_dir: str | None = None) -> Evaluator:  # fmt: skip
+def make_evaluator(
+    name: str,
+    space: Space,
+    epochs: int,
+    threads: int = 1,
+    data_dir: str | None = None,
+    train_error: bool = False,
+) -> Evaluator:
     """The evaluator ``name`` for trials of ``space`` (bound to its dataset).
 
     Args:
@@ -97,17 +103,20 @@ def make_evaluator(name: str, space: Space, epochs: int, threads: int = 1,
         epochs: the training budget (``train`` only).
         threads: torch threads per trial (``train`` only).
         data_dir: local dataset files (``train`` only).
+        train_error: also measure the error on the whole training split (``train`` only;
+            a fifth to a third of a short trial on CPU).
 
     Raises:
         EvaluatorError: an unknown name, a space the evaluator cannot evaluate, or a
             missing optional package (the message names the extra to install).
+        SpaceError: a ``train:`` value of the space that no training run accepts.
     """
     if name not in EVALUATORS:
         raise EvaluatorError(f"unknown evaluator {name!r} (evaluators: {', '.join(EVALUATORS)})")
     if name == "train":
         from nas_skip.evaluators._train import TrainEvaluator
 
-        return TrainEvaluator(space.dataset, space.domain, epochs, threads, data_dir)
+        return TrainEvaluator(space, epochs, threads, data_dir, train_error)
     from nas_skip.evaluators._nb201 import NB201Evaluator
 
     return NB201Evaluator(name.removeprefix("nb201-"), space)

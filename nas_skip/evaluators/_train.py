@@ -9,25 +9,31 @@ from nas_skip.evaluators._base import METRICS, Evaluation, Evaluator, TrialInput
 
 if TYPE_CHECKING:
     from nas_skip.data import Dataset
+    from nas_skip.spaces import Space
 
 
 class TrainEvaluator(Evaluator):
     """Trains each genotype for ``epochs`` with the trial's hyperparameters and seed.
 
     Args:
-        dataset: a registered dataset name (the space's, already checked against it).
-        domain: the space's domain (how the dataset is read).
+        space: the search's space (its dataset, domain and ``train:`` section).
         epochs: the training budget of every trial.
         threads: torch threads per trial.
         data_dir: local files of the datasets read through torchvision.
+        train_error: also evaluate the whole training split after the last epoch.
+
+    Raises:
+        SpaceError: a value of the space's ``train:`` section (a choice, or either end of
+            a range) that :class:`nas_skip.train.TrainConfig` refuses.
     """
 
     name = "train"
 
-    def __init__(self, dataset: str, domain: str, epochs: int, threads: int = 1,
-                 data_dir: str | None = None) -> None:  # fmt: skip
-        self.dataset, self.domain, self.epochs = dataset, domain, epochs
-        self.threads, self.data_dir = threads, data_dir
+    def __init__(self, space: Space, epochs: int, threads: int = 1,
+                 data_dir: str | None = None, train_error: bool = False) -> None:  # fmt: skip
+        check_train(space)
+        self.dataset, self.domain, self.epochs = space.dataset, space.domain, epochs
+        self.threads, self.data_dir, self.train_error = threads, data_dir, train_error
 
     @cached_property
     def data(self) -> Dataset:
@@ -40,7 +46,22 @@ class TrainEvaluator(Evaluator):
         from nas_skip.train import TrainConfig, fit
 
         config = TrainConfig(epochs=self.epochs, seed=trial.seed, threads=self.threads,
-                             **trial.hparams)  # fmt: skip
+                             train_error=self.train_error, **trial.hparams)  # fmt: skip
         result, model = fit(trial.genotype, self.data, config, trial.report)
         metrics = result.to_dict()
         return Evaluation({name: metrics[name] for name in METRICS}, model)
+
+
+def check_train(space: Space) -> None:
+    """Refuse a ``train:`` value no :class:`~nas_skip.train.TrainConfig` accepts, before any
+    trial runs (a negative ``lr`` would otherwise fail every trial)."""
+    from nas_skip.spaces import Choice, SpaceError
+    from nas_skip.train import TrainConfig, TrainError
+
+    for key, dim in space.spec.train.items():
+        values = dim.values if isinstance(dim, Choice) else (dim.low, dim.high)
+        for value in values:
+            try:
+                TrainConfig(**{key: value})
+            except TrainError as exc:
+                raise SpaceError(f"{space.spec.path}: train.{key}: {exc}") from None

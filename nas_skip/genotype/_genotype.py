@@ -163,7 +163,7 @@ class Genotype:
 
     @property
     def domain(self) -> str:
-        """ "image" or "vector": the domain of the genotype's input."""
+        """ "image", "signal" or "vector": the domain of the genotype's input."""
         return DOMAINS[len(self.input_shape)]
 
     def _key(self) -> str:

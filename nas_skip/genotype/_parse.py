@@ -99,12 +99,12 @@ def parse_input_shape(doc: Any) -> tuple[int, ...]:
     shape = doc["shape"]
     if (
         not isinstance(shape, list | tuple)
-        or len(shape) not in (1, 3)
+        or len(shape) not in (1, 2, 3)
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
     ):
         raise GenotypeError(
-            f"input.shape: must be [features] or [channels, height, width] of positive "
-            f"integers, got {shape!r}"
+            f"input.shape: must be [features], [channels, length] or [channels, height, width] "
+            f"of positive integers, got {shape!r}"
         )
     return tuple(shape)
 

@@ -17,8 +17,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.genotype import topology
-from nas_skip.report._table import genotype_of, skip_hops
+from nas_skip.report._table import genotype_of, space_of, structure_of, trial_hops
 from nas_skip.search._storage import originals
+from nas_skip.spaces import Space
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -26,7 +27,11 @@ if TYPE_CHECKING:
 #: objectives whose values span orders of magnitude: drawn on a log axis
 LOG_OBJECTIVES = ("params", "flops")
 TOP_FRACTION = 0.1  # "top" in the skip-frequency plot: the best 10% of complete trials
-MIN_IMPORTANCE_TRIALS = 4  # fewer complete trials than this give fANOVA nothing to fit
+#: fewer complete trials than this: no "top 10%" (its top would be a single trial)
+MIN_TOP_TRIALS = 20
+#: fewer complete trials than this: no fANOVA (a random forest fit to a handful of points
+#: ranks parameters by noise); it also needs two parameters that vary
+MIN_IMPORTANCE_TRIALS = 20
 _LAYOUT = {"template": "plotly_white", "height": 420, "margin": {"t": 30, "r": 20}}
 
 
@@ -38,7 +43,7 @@ class Plot:
     title: str
     caption: str
     figure: go.Figure | None = None
-    note: str | None = None  # said instead of the figure
+    note: str | None = None  # said instead of the figure, or above it
 
 
 def complete(study: optuna.Study) -> list[FrozenTrial]:
@@ -125,21 +130,26 @@ def pareto(study: optuna.Study, names: list[str]) -> Plot | None:
     return Plot(pid, title, caption, fig)
 
 
+def _upper(name: str) -> str:
+    """A name at the start of a sentence: ``accuracy`` -> ``Accuracy``; ``mIoU`` stays."""
+    return name.capitalize() if name == name.lower() else name
+
+
 def accuracy_params(study: optuna.Study, target: str) -> Plot:
     """Complete trials' first objective against their parameter count (log x), by depth."""
     import plotly.graph_objects as go
 
-    pid, title = "plot-accuracy-params", f"{target.capitalize()} vs parameters"
+    pid, title = "plot-accuracy-params", f"{_upper(target)} vs parameters"
     caption = (
-        f"{target.capitalize()} of complete trials against their parameter count "
+        f"{_upper(target)} of complete trials against their parameter count "
         "(log scale), coloured by depth: what the extra parameters buy."
     )
     points = [(t, t.user_attrs.get("params")) for t in complete(study)]
     points = [(t, p) for t, p in points if isinstance(p, (int, float)) and p > 0]
     if not points:
         return Plot(pid, title, caption, note="No complete trial has a parameter count.")
-    genotypes = [genotype_of(t) for t, _ in points]
-    depth = [topology(g)["depth"] if g is not None else None for g in genotypes]
+    space = space_of(study)
+    depth = [_depth(t, space) for t, _ in points]
     fig = go.Figure(
         go.Scatter(
             x=[p for _, p in points],
@@ -160,20 +170,30 @@ def accuracy_params(study: optuna.Study, target: str) -> Plot:
     return Plot(pid, title, caption, fig)
 
 
-def _mean_hops(trials: list[FrozenTrial]) -> dict[tuple[str, int], float]:
+def _depth(trial: FrozenTrial, space: Space | None) -> int | None:
+    """The trial's depth in its space's layers (graph levels for a genotype from no space)."""
+    structure = structure_of(trial, space)
+    if structure is not None:
+        return structure.depth
+    g = genotype_of(trial)
+    return None if g is None else topology(g)["depth"]
+
+
+def _mean_hops(trials: list[FrozenTrial], space: Space | None) -> dict[tuple[str, int], float]:
     """Skips of each (kind, hop) per architecture, averaged over ``trials``."""
     total: Counter[tuple[str, int]] = Counter()
     counted = 0
     for t in trials:
-        g = genotype_of(t)
-        if g is not None:
-            total.update(skip_hops(g))
+        found = trial_hops(t, space)
+        if found is not None:
+            total.update(found)
             counted += 1
     return {key: n / counted for key, n in total.items()} if counted else {}
 
 
 def skip_frequency(study: optuna.Study) -> Plot:
-    """Skips per architecture of each kind at each hop distance: top 10% vs all."""
+    """Skips per architecture of each kind at each hop distance: top 10% vs all (the top
+    only from :data:`MIN_TOP_TRIALS` complete trials on)."""
     import plotly.graph_objects as go
 
     pid, title = "plot-skip-hops", "Skip kinds by hop distance: top 10% vs all"
@@ -181,27 +201,45 @@ def skip_frequency(study: optuna.Study) -> Plot:
     done = [t for t in originals(study) if t.values]
     sign = -1.0 if _maximize(study) else 1.0
     ranked = sorted(done, key=lambda t: (sign * t.values[0], t.number))
-    top = ranked[: max(1, math.ceil(TOP_FRACTION * len(ranked)))]
+    enough = len(ranked) >= MIN_TOP_TRIALS
+    top = ranked[: math.ceil(TOP_FRACTION * len(ranked))] if enough else []
+    hops = (
+        "hop distance (how many of the space's layers apart the skip's ends are; "
+        "1 = from the layer just before)"
+    )
     caption = (
-        f"Average number of skips of each kind at each hop distance (depth levels "
-        f"spanned; 1 = from the previous level) per architecture, in the best "
-        f"{len(top)} of {len(ranked)} complete trials and in all of them. A kind "
+        f"Average number of skips of each kind at each {hops} per architecture, in the "
+        f"best {len(top)} of {len(ranked)} complete trials and in all of them. A kind "
         "that is more frequent in the top than overall is one the search favours."
     )
+    note = None
+    if not enough:
+        title = "Skip kinds by hop distance"
+        caption = (
+            f"Average number of skips of each kind at each {hops} per architecture, over "
+            f"the {len(ranked)} complete trials."
+        )
+        note = (
+            f"Too few complete trials ({len(ranked)}) to compare the top 10% with the rest: "
+            f"it needs at least {MIN_TOP_TRIALS}, so that the top holds at least "
+            f"{math.ceil(TOP_FRACTION * MIN_TOP_TRIALS)}. Shown: all trials only."
+        )
     if not ranked:
         return Plot(pid, title, caption, note="No trial has completed yet.")
-    everyone, best = _mean_hops(ranked), _mean_hops(top)
+    space = space_of(study)
+    everyone, best = _mean_hops(ranked, space), _mean_hops(top, space)
     keys = sorted(set(everyone) | set(best))
     if not keys:
         return Plot(pid, title, caption, note="No complete trial has a skip connection.")
     labels = [f"{kind} · hop {hop}" for kind, hop in keys]
     fig = go.Figure()
-    fig.add_bar(
-        x=labels,
-        y=[best.get(k, 0.0) for k in keys],
-        name=f"top {len(top)}",
-        marker_color="#1f6feb",
-    )
+    if top:
+        fig.add_bar(
+            x=labels,
+            y=[best.get(k, 0.0) for k in keys],
+            name=f"top {len(top)}",
+            marker_color="#1f6feb",
+        )
     fig.add_bar(
         x=labels,
         y=[everyone.get(k, 0.0) for k in keys],
@@ -211,10 +249,10 @@ def skip_frequency(study: optuna.Study) -> Plot:
     fig.update_layout(
         **_LAYOUT,
         barmode="group",
-        xaxis_title="skip kind · hop distance",
+        xaxis_title="skip kind · hop distance (layers)",
         yaxis_title="skips per architecture",
     )
-    return Plot(pid, title, caption, fig)
+    return Plot(pid, title, caption, fig, note)
 
 
 def importances(study: optuna.Study, target: str) -> Plot:
@@ -234,24 +272,27 @@ def importances(study: optuna.Study, target: str) -> Plot:
             title,
             caption,
             note=(
-                f"Too few complete trials ({len(done)}) to estimate importances; "
-                f"fANOVA needs at least {MIN_IMPORTANCE_TRIALS}."
+                f"Too few complete trials ({len(done)}) to estimate importances: fANOVA "
+                f"needs at least {MIN_IMPORTANCE_TRIALS}; with fewer its ranking is noise."
             ),
         )
     shared = set.intersection(*(set(t.params) for t in done))
-    varying = [p for p in shared if len({repr(t.params[p]) for t in done}) > 1]
-    if not varying:
+    varying = sorted(p for p in shared if len({repr(t.params[p]) for t in done}) > 1)
+    if len(varying) < 2:
+        which = f"only {varying[0]} varies" if varying else "no parameter varies"
         return Plot(
             pid,
             title,
             caption,
             note=(
-                "No parameter takes more than one value in every complete trial: "
-                "there is nothing to compare."
+                f"Among the parameters every complete trial has, {which}: fANOVA needs "
+                "at least two to compare."
             ),
         )
     try:
-        with warnings.catch_warnings():  # optuna marks the evaluators experimental
+        # optuna marks the evaluators experimental, and fANOVA warns about the fit: kept
+        # out of the console here (the report's numbers are on the page)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scores = optuna.importance.get_param_importances(
                 study,

@@ -16,6 +16,7 @@ from nas_skip._shipped import shipped
 from nas_skip.report._figures import Plot
 from nas_skip.report._table import genotype_of
 from nas_skip.search import SearchError
+from nas_skip.search._retrain import retrained
 
 #: the page template and its assets: dashboards/ of the checkout or the installed wheel
 DASHBOARDS = shipped("dashboards")
@@ -74,7 +75,7 @@ def drawing(study: optuna.Study, trial: FrozenTrial) -> str | None:
 
 
 def _fmt(name: str, value: float) -> str:
-    if name == "accuracy":
+    if name in ("accuracy", "mIoU"):
         return f"{name} {value:.4f}"
     return f"{name} {value:,.0f}" if name in ("params", "flops") else f"{name} {value:.4g}"
 
@@ -97,12 +98,54 @@ def architectures(study: optuna.Study, trials: list[FrozenTrial], names: list[st
     return "\n".join(cards)
 
 
+def confirmed(study: optuna.Study) -> str:
+    """The "Confirmed" section: each retrained trial's search score against its retrained
+    scores (``nas-skip retrain``), best retrained validation score first; a one-line note
+    when no trial was retrained."""
+    records = retrained(study)
+    head = '<section id="section-confirmed"><h2>Confirmed by retraining</h2>'
+    if not records:
+        note = "No trial retrained yet (nas-skip retrain --study NAME)."
+        return f'{head}<p class="note" id="confirmed-note">{note}</p></section>'
+    metric = html.escape(str(next(iter(records.values())).get("metric", "accuracy")))
+    rows = []
+    for number, r in sorted(records.items(), key=lambda item: -item[1]["val_mean"]):
+        search = f"{r['search_value']:.4f}"
+        if r.get("search_epochs"):
+            search += f" ({r['search_epochs']} epochs)"
+        cells = [
+            str(number),
+            search,
+            f"{r['val_mean']:.4f} ± {r['val_std']:.4f}",
+            f"{r['test_mean']:.4f} ± {r['test_std']:.4f}",
+            str(r["epochs"]),
+            str(len(r["seeds"])),
+        ]
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        rows.append(f'<tr id="confirmed-trial-{number}">{tds}</tr>')
+    names = ["trial", "search", f"validation {metric}", f"test {metric}", "epochs", "seeds"]
+    ths = "".join(f"<th>{n}</th>" for n in names)
+    caption = (
+        "Each retrained trial trained again from scratch with its own hyperparameters, "
+        "once per seed: mean &plusmn; sample standard deviation over the seeds, against "
+        "the score the search ranked it by."
+    )
+    if any(r.get("evaluator", "train") != "train" for r in records.values()):
+        caption += " A table-evaluated study's search scores are the table's, in percent."
+    return (
+        f'{head}<table class="confirmed" id="confirmed-table"><thead><tr>{ths}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table><p class="caption">{caption}</p></section>'
+    )
+
+
 def section(plot: Plot) -> str:
-    """One plot's section: heading, the figure's div (or the note), the caption."""
-    if plot.figure is not None:
-        body = f'<div class="plot" id="{plot.id}"></div>'
-    else:
+    """One plot's section: heading, the note (instead of the figure, or above it), the
+    figure's div, the caption."""
+    body = ""
+    if plot.note is not None or plot.figure is None:
         body = f'<p class="note" id="{plot.id}-note">{html.escape(plot.note or "")}</p>'
+    if plot.figure is not None:
+        body += f'<div class="plot" id="{plot.id}"></div>'
     name = plot.id.removeprefix("plot-")
     return (
         f'<section id="section-{name}"><h2>{html.escape(plot.title)}</h2>{body}'
@@ -144,6 +187,7 @@ def render(study: optuna.Study, plots: list[Plot], cards: str, subtitle: str) ->
         subtitle=html.escape(subtitle),
         counts=counts_html(study),
         sections="\n".join(section(p) for p in plots),
+        confirmed=confirmed(study),
         architectures=cards,
         plotlyjs=get_plotlyjs(),
         figures=figures_json(plots),

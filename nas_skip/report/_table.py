@@ -4,11 +4,20 @@ Column names (documented in ``dashboards/README.md``):
 
 - ``number``, ``state``, ``datetime_start``, ``datetime_complete``, ``duration_s``;
 - ``value:<objective>``: one per objective of the study's ``objectives`` user attribute
-  (``value:accuracy``, ``value:params``, ...), empty for a trial without values;
+  (``value:accuracy``, ``value:params``, ...; ``value:mIoU`` for segmentation), empty for
+  a trial without values;
+- ``retrain_val_mean``, ``retrain_val_std``, ``retrain_test_mean``, ``retrain_test_std``,
+  ``retrain_epochs``, ``retrain_seeds``: the trial's ``nas-skip retrain`` result (scores
+  as mean and sample std over the seeds), empty for a trial not retrained;
 - ``param:<name>``: every Optuna parameter (``param:depth``, ``param:edge:l1->l3``);
-- ``attr:<name>``: every user attribute but the genotype JSON itself;
+- ``attr:<name>``: every user attribute but the genotype JSON itself and the structure
+  attributes (``depth``, ``skips``, ``longest_skip``), which are the columns below;
+  ``attr:weights_artifact`` only while the trial's weights are kept;
 - unprefixed: features derived from the genotype: ``depth``, ``nodes``, ``skips_<kind>``,
-  ``longest_skip``, ``params``, ``flops`` (empty for a trial without a genotype).
+  ``longest_skip``, ``params``, ``flops`` (empty for a trial without a genotype). Depth,
+  skips and the longest skip count the space's layers (as the trial stored them, else as
+  its space counts them from its choices; see :class:`nas_skip.spaces.Structure`); only a
+  genotype from no space is measured on its graph. ``nodes`` counts the graph's nodes.
 """
 
 from __future__ import annotations
@@ -24,18 +33,25 @@ from optuna.trial import FrozenTrial
 
 from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs, topology
+from nas_skip.search._names import study_labels
+from nas_skip.search._retrain import retrained
+from nas_skip.search._weights import kept_weights, removed_weights
+from nas_skip.spaces import STRUCTURE_ATTRS, Space, Structure, load_space
 
+#: a retrained trial's result (``nas-skip retrain``) as columns ``retrain_<key>``
+RETRAIN_KEYS = ("val_mean", "val_std", "test_mean", "test_std", "epochs")
 #: the derived columns, in order; ``skips_<kind>`` come from ``topology()`` itself
 TOPOLOGY_HEAD = ("depth", "nodes")
 TOPOLOGY_TAIL = ("longest_skip", "params", "flops")
+#: user attributes that are not ``attr:`` columns: the genotype, and the structure (the
+#: derived columns hold it)
+_NOT_ATTRS = ("genotype", *STRUCTURE_ATTRS)
 
 
 def objective_names(study: optuna.Study) -> list[str]:
-    """The study's objective names (``accuracy`` first); ``objective<i>`` for unnamed ones."""
-    names = list(study.user_attrs.get("objectives") or ["accuracy"])
-    # a study made outside nas-skip may have more directions than names
-    names += [f"objective{i}" for i in range(len(names), len(study.directions))]
-    return names[: len(study.directions)]
+    """The study's objective names as people read them (``accuracy`` first, ``mIoU`` for
+    segmentation); ``objective<i>`` for unnamed ones."""
+    return study_labels(study)
 
 
 def genotype_of(trial: FrozenTrial) -> Genotype | None:
@@ -71,9 +87,47 @@ def skip_hops(genotype: Genotype) -> Counter[tuple[str, int]]:
     return found
 
 
-def features(genotype: Genotype) -> dict[str, int]:
-    """The derived columns of one genotype: topology, parameters and FLOPs."""
+def space_of(study: optuna.Study) -> Space | None:
+    """The space the study searched, when it can still be loaded (a moved file: None)."""
+    name = study.user_attrs.get("space")
+    if not isinstance(name, str):
+        return None
+    try:
+        return load_space(name, study.user_attrs.get("dataset"))
+    except (NasSkipError, OSError, ValueError, TypeError):
+        return None
+
+
+def structure_of(trial: FrozenTrial, space: Space | None) -> Structure | None:
+    """The trial's depth and skips in its space's layers: as it stored them, else as its
+    space counts them from its choices (a study made before trials stored them); None
+    when neither is known (measure the genotype's graph instead)."""
+    found = Structure.from_attrs(trial.user_attrs)
+    if found is None and space is not None and trial.params:
+        try:
+            found = space.structure(trial.params)
+        except (NasSkipError, KeyError, ValueError, TypeError):
+            return None  # choices the space no longer makes
+    return found
+
+
+def trial_hops(trial: FrozenTrial, space: Space | None) -> Counter[tuple[str, int]] | None:
+    """How many skips of each (kind, hop) the trial's network has, hops in its space's
+    layers (in graph levels for a genotype from no space); None without a genotype."""
+    structure = structure_of(trial, space)
+    if structure is not None:
+        return structure.hops()
+    genotype = genotype_of(trial)
+    return None if genotype is None else skip_hops(genotype)
+
+
+def features(genotype: Genotype, structure: Structure | None = None) -> dict[str, int]:
+    """The derived columns of one genotype: topology, parameters and FLOPs; depth, skips
+    and the longest skip from ``structure`` when the space gave one."""
     row = dict(topology(genotype))
+    if structure is not None:
+        kinds = [k.removeprefix("skips_") for k in row if k.startswith("skips_")]
+        row.update(structure.features(kinds))
     rows = costs(genotype)
     row["params"] = sum(r.params for r in rows)
     row["flops"] = sum(r.flops for r in rows)
@@ -112,6 +166,9 @@ def trial_frame(study: optuna.Study) -> pd.DataFrame:
         One row per trial, in trial-number order.
     """
     names = objective_names(study)
+    records = retrained(study)
+    space = space_of(study)
+    removed = removed_weights(study)
     rows: list[dict[str, Any]] = []
     derived: list[str] = []
     for t in study.get_trials(deepcopy=False):
@@ -125,17 +182,26 @@ def trial_frame(study: optuna.Study) -> pd.DataFrame:
         }
         values = t.values or [None] * len(names)
         row.update({f"value:{n}": v for n, v in zip(names, values, strict=False)})
+        record = records.get(t.number, {})
+        row.update({f"retrain_{k}": record.get(k) for k in RETRAIN_KEYS})
+        row["retrain_seeds"] = len(record["seeds"]) if record else None
         row.update({f"param:{k}": v for k, v in t.params.items()})
-        row.update({f"attr:{k}": v for k, v in t.user_attrs.items() if k != "genotype"})
+        row.update({f"attr:{k}": v for k, v in t.user_attrs.items() if k not in _NOT_ATTRS})
+        if kept_weights(t, removed) is None:  # weights removed since: the id is stale
+            row.pop("attr:weights_artifact", None)
         genotype = genotype_of(t)
         if genotype is not None:
-            found = features(genotype)
+            found = features(genotype, structure_of(t, space))
             derived += [k for k in found if k not in derived]
             row.update(found)
         rows.append(row)
     head = ["number", "state", "datetime_start", "datetime_complete", "duration_s"]
     head += [f"value:{n}" for n in names]
+    head += [*(f"retrain_{k}" for k in RETRAIN_KEYS), "retrain_seeds"]
     frame = pd.DataFrame(rows, columns=_order(rows, head, derived))
+    for column in head[-len(RETRAIN_KEYS) - 1 :]:  # one dtype, with or without a retrain
+        kind = "float64" if column.endswith(("_mean", "_std")) else "Int64"
+        frame[column] = frame[column].astype(kind)
     return _parquet_safe(frame)
 
 

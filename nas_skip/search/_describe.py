@@ -2,8 +2,11 @@
 
 The drawing (SVG: nodes with op and output shape, edges coloured and styled by kind, a
 legend) is an Optuna artifact of the trial; the note (optuna-dashboard's notes) sums the
-genotype up: depth, skips by kind, parameters, FLOPs, hash, and ``duplicate_of``. Both
-are written where the trial runs, so they work for both backends, Ray workers included.
+genotype up: depth, skips by kind, parameters, FLOPs, hash, and ``duplicate_of``. Depth
+and skip hops are counted in the space's layers (the trial's ``depth``, ``skips`` and
+``longest_skip`` attributes, see :class:`nas_skip.spaces.Structure`), not in nodes of the
+compiled graph, which count merge and identity nodes too. Both are written where the
+trial runs, so they work for both backends, Ray workers included.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import optuna
 
 from nas_skip.genotype import Genotype, costs, human, topology
 from nas_skip.search._storage import StudyHandle
+from nas_skip.spaces import Structure
 
 DRAWING = "topology.svg"
 
@@ -47,11 +51,18 @@ _MEASURES = (
 
 
 def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
-    """The markdown note of a trial from its genotype and user attributes."""
+    """The markdown note of a trial from its genotype and user attributes.
+
+    Depth, skips and the longest skip are the space's (``attrs``' ``depth`` and
+    ``skips``); a genotype from no space is measured on its graph instead.
+    """
     t = topology(g)
     rows = costs(g)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
     kinds = [k.removeprefix("skips_") for k in t if k.startswith("skips_")]
+    structure = Structure.from_attrs(attrs)
+    if structure is not None:
+        t.update(structure.features(kinds))
     skips = ", ".join(f"{k} {t['skips_' + k]}" for k in kinds)
     lines = [
         f"### Trial {trial_number}: `{g.canonical_hash()}`",
@@ -64,6 +75,11 @@ def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
     ]
     if "duplicate_of" in attrs:
         lines += ["", f"**duplicate of trial {attrs['duplicate_of']}**: not trained again"]
+    if "weights_removed" in attrs:  # see nas_skip.search._weights
+        lines += ["", f"**weights removed**: {attrs['weights_removed']}; `nas-skip export "
+                  f"--trial {trial_number} --retrain-epochs E` trains it again"]  # fmt: skip
+    elif "weights_artifact" in attrs:
+        lines += ["", f"**weights kept**: `nas-skip export --trial {trial_number}`"]
     if "nb201_arch" in attrs:
         lines += ["", f"**NAS-Bench-201 cell**: `{attrs['nb201_arch']}`"]
     shown = [(label, attrs[key], fmt) for key, label, fmt in _MEASURES if key in attrs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.genotype import Genotype
 from nas_skip.search._config import SearchError
+from nas_skip.search._names import score_name, study_labels
 from nas_skip.search._progress import top_trials
 from nas_skip.search._storage import make_storage
+from nas_skip.search._weights import artifact_path, kept_weights, removed_weights
+from nas_skip.train._metrics import named_scores
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,13 @@ def load_study(storage_url: str, study_name: str) -> optuna.Study:
         ) from None
 
 
-def choose_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
+def choose_trial(study: optuna.Study, number: int | None, purpose: str = "export") -> FrozenTrial:
     """The trial ``number``, or the best (the most accurate of the Pareto front).
+
+    Args:
+        study: the study.
+        number: the trial; None: the best.
+        purpose: what the trial is chosen for ("export", "retrain"), for the messages.
 
     Raises:
         SearchError: no such trial, or it did not complete, or nothing completed yet.
@@ -52,7 +61,7 @@ def choose_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
     if number is None:
         best = top_trials(study, 1)
         if not best:
-            raise SearchError(f"--study {study.study_name}: no complete trial to export yet")
+            raise SearchError(f"--study {study.study_name}: no complete trial to {purpose} yet")
         return best[0]
     trials = study.get_trials(deepcopy=False)
     if not 0 <= number < len(trials):
@@ -80,9 +89,11 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
         number: the trial; None: the best (most accurate on the Pareto front).
         class_name: the exported ``nn.Module``'s name.
         retrain_epochs: retrain for this many epochs when the trial's weights were not
-            kept (the search keeps only its best trials' weights). A trial a table
-            evaluated (``nb201-*``) has none: without retraining, its code, genotype and
-            metrics are written without ``weights.pt``.
+            kept (the search keeps only its best trials' weights), with the trial's own
+            hyperparameters (:class:`~nas_skip.search._retrain.Recipe`, seed = the trial's
+            number; ``nas-skip retrain`` runs several seeds). A trial a table evaluated
+            (``nb201-*``) has none: without retraining, its code, genotype and metrics are
+            written without ``weights.pt``.
         data_dir: local dataset files, for retraining on cifar10 / mnist.
 
     Raises:
@@ -90,76 +101,106 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
     """
     import torch
 
-    from nas_skip.compile import build
-    from nas_skip.export import export_code
+    from nas_skip.search._retrain import Recipe
 
     study = load_study(storage_url, study_name)
     trial = choose_trial(study, number)
-    genotype = Genotype.from_json(trial.user_attrs["genotype"])
+    genotype = trial_genotype(trial)
+    holder = _weights_source(study, trial)
+    artifact = kept_weights(holder, removed_weights(study))  # None: not kept, or removed
+    artifact_dir = study.user_attrs.get("artifacts")
+    path = None
+    if artifact is not None and isinstance(artifact_dir, str):
+        path = artifact_path(artifact_dir, artifact)
+    retrained = False
+    state: dict[str, Any] | None = None
+    if path is not None and path.is_file():
+        store = FileSystemArtifactStore(path.parent)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "weights.pt"
+            optuna.artifacts.download_artifact(artifact_store=store, file_path=str(path),
+                                               artifact_id=artifact)  # fmt: skip
+            state = torch.load(path, weights_only=True)
+    elif retrain_epochs:
+        recipe = Recipe.of(study, trial, data_dir)
+        _, model = recipe.fit(retrain_epochs, seed=trial.number, progress=True)
+        state, retrained = model.state_dict(), True
+    elif study.user_attrs.get("evaluator", DEFAULT_EVALUATOR) == DEFAULT_EVALUATOR:
+        raise SearchError(
+            f"--trial {trial.number}: its weights were not kept (the search keeps only its "
+            "best --keep trials' weights); add --retrain-epochs E to train it again"
+        )
+    # else: looked up in a table, the architecture is the result: nothing was trained
+    metrics = export_metrics(study, trial, retrained)
+    files = write_export(out_dir, genotype, class_name, state, metrics)
+    pareto = tuple(top_trials(study, 50)) if len(study.directions) > 1 else ()
+    return Exported(trial, out_dir, files, retrained, pareto, state is not None)
+
+
+def trial_genotype(trial: FrozenTrial) -> Genotype:
+    """The genotype the trial stored (every nas-skip trial that got a sample has one).
+
+    Raises:
+        SearchError: the trial has none (a study made outside nas-skip).
+    """
+    if "genotype" not in trial.user_attrs:
+        raise SearchError(f"--trial {trial.number}: it has no genotype (not a nas-skip trial)")
+    return Genotype.from_json(trial.user_attrs["genotype"])
+
+
+def write_export(
+    out_dir: Path,
+    genotype: Genotype,
+    class_name: str,
+    state: dict[str, Any] | None,
+    metrics: dict[str, Any],
+) -> tuple[Path, ...]:
+    """Write the standalone model: ``model.py``, ``weights.pt`` (when ``state`` is given),
+    ``genotype.json`` and ``metrics.json``; returns the paths written.
+
+    The code is generated before anything is written (a bad ``class_name`` writes
+    nothing), and the weights are checked to load into the exported class.
+    """
+    import torch
+
+    from nas_skip.compile import build
+    from nas_skip.export import export_code
+
     source = export_code(genotype, class_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / "weights.pt"
-    holder = _weights_source(study, trial)
-    artifact = holder.user_attrs.get("weights_artifact")
-    artifact_dir = study.user_attrs.get("artifacts")
-    retrained = has_weights = False
-    if artifact and artifact_dir and (Path(artifact_dir) / artifact).exists():
-        store = FileSystemArtifactStore(artifact_dir)
-        weights.unlink(missing_ok=True)
-        optuna.artifacts.download_artifact(artifact_store=store, file_path=str(weights),
-                                           artifact_id=artifact)  # fmt: skip
-        has_weights = True
-    elif retrain_epochs:
-        _retrain(study, trial, genotype, retrain_epochs, weights, data_dir)
-        retrained = has_weights = True
-    elif study.user_attrs.get("evaluator", DEFAULT_EVALUATOR) == DEFAULT_EVALUATOR:
-        raise SearchError(
-            f"--trial {trial.number}: its weights were not kept (the search keeps its best "
-            "trials'); add --retrain-epochs E to train it again"
-        )
-    if has_weights:
-        state = torch.load(weights, weights_only=True)
+    if state is not None:
         build(genotype, class_name).load_state_dict(state)  # the weights fit the class
-    else:  # looked up in a table: the architecture is the result, nothing was trained
-        weights.unlink(missing_ok=True)
+        torch.save(state, weights)
+    else:
+        weights.unlink(missing_ok=True)  # an older export's weights are not this trial's
     (out_dir / "model.py").write_text(source, encoding="utf-8")
     (out_dir / "genotype.json").write_text(genotype.dumps() + "\n", encoding="utf-8")
-    metrics = _metrics(study, trial, retrained)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    pareto = tuple(top_trials(study, 50)) if len(study.directions) > 1 else ()
     names = ("model.py", "weights.pt", "genotype.json", "metrics.json")
-    files = tuple(out_dir / n for n in names if has_weights or n != "weights.pt")
-    return Exported(trial, out_dir, files, retrained, pareto, has_weights)
+    return tuple(out_dir / n for n in names if state is not None or n != "weights.pt")
 
 
-def _metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> dict[str, Any]:
-    objectives = study.user_attrs.get("objectives", ["accuracy"])
+def export_metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> dict[str, Any]:
+    """``metrics.json``: the study, the trial, its values, choices and user attributes.
+
+    Values are named as people read them (``mIoU`` for segmentation, whose scores are
+    ``val_miou`` and ``test_miou``; ``metric`` names the score); ``weights_artifact``
+    appears only while the weights are kept.
+    """
+    labels = study_labels(study)
     attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("genotype", "worker")}
-    return {
+    if kept_weights(trial, removed_weights(study)) is None:
+        attrs.pop("weights_artifact", None)  # removed when better trials came
+    task = "segmentation" if score_name(study.user_attrs.get("dataset")) == "mIoU" else ""
+    return named_scores({
         "study": study.study_name,
         "trial": trial.number,
-        "values": dict(zip(objectives, trial.values, strict=False)),
+        "values": dict(zip(labels, trial.values, strict=False)),
         "choices": trial.params,
         "space": study.user_attrs.get("space"),
         "dataset": study.user_attrs.get("dataset"),
         "epochs": study.user_attrs.get("epochs"),
         "retrained": retrained,
         **attrs,
-    }
-
-
-def _retrain(study: optuna.Study, trial: FrozenTrial, genotype: Genotype, epochs: int,
-             weights: Path, data_dir: str | None) -> None:  # fmt: skip
-    import torch
-
-    from nas_skip.data import load_dataset
-    from nas_skip.spaces import load_space
-    from nas_skip.train import TrainConfig, fit
-
-    space = load_space(study.user_attrs["space"], study.user_attrs["dataset"])
-    data = load_dataset(space.dataset, space.domain, data_dir)
-    # the space's training choices, constants included (they are not trial params)
-    hparams = space.sample_train(optuna.trial.FixedTrial(trial.params))
-    config = TrainConfig(epochs=epochs, seed=trial.number, **hparams)
-    _, model = fit(genotype, data, config, progress=True)
-    torch.save(model.state_dict(), weights)
+    }, task)  # fmt: skip

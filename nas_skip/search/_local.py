@@ -143,7 +143,7 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
 
 def _worker_main(config: SearchConfig, index: int, objective: Objective | None) -> None:
     # a fresh process: load the space again (specs hold no live state)
-    space = load_space(config.space, config.dataset)
+    space = load_space(config.space, config.dataset, config.train)
     try:
         optimize(config, space, index, objective)
     except KeyboardInterrupt:

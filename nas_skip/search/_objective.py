@@ -8,7 +8,8 @@ a table lookup; see :mod:`nas_skip.evaluators`). Each trial stores, as user attr
 choices (``nb201_arch``), ``duplicate_of`` for a trial that reused a finished one,
 ``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best
 trials' weights, where the evaluator trained any, are kept as artifacts
-(``weights_artifact``).
+(``weights_artifact``), and deleted when better trials push them out of the best
+``--keep`` (see :mod:`nas_skip.search._weights`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ import hashlib
 import json
 import math
 import numbers
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -41,6 +40,7 @@ from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._describe import save_note, upload_drawing
 from nas_skip.search._storage import StudyHandle, originals, worker_alive
+from nas_skip.search._weights import keep_weights, stored_values
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrialDiverged
 
@@ -69,7 +69,8 @@ class Worker:
         """The search's evaluator, made once per process (it may hold a dataset or table)."""
         c = self.config
         assert c.epochs is not None  # SearchConfig resolves it
-        return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir)
+        return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir,
+                              c.train_error)  # fmt: skip
 
     @property
     def study(self) -> optuna.Study:
@@ -107,12 +108,6 @@ def dedup_key(g: Genotype, hparams: dict[str, Any], epochs: int, dataset: str,
     if evaluator != DEFAULT_EVALUATOR:  # keys of training studies stay as they were
         doc.append(evaluator)
     return hashlib.sha256(json.dumps(doc, default=str).encode()).hexdigest()[:24]
-
-
-def _values(metrics: dict[str, Any], objectives: tuple[str, ...]) -> list[float]:
-    pick = {"accuracy": "val_accuracy", "params": "params", "latency": "latency_ms",
-            "flops": "flops"}  # fmt: skip
-    return [float(metrics.get(pick[o], math.nan)) for o in objectives]
 
 
 def evaluate(
@@ -189,13 +184,17 @@ def evaluate(
         save_note(trial, g, attrs)
         raise
     for name, value in (*result.metrics.items(), *result.attrs.items()):
-        put(name, value)
-    values = _values(attrs, config.objectives)
+        if value is not None:  # train_error of a search that does not measure it
+            put(name, value)
+    values = stored_values(attrs, config.objectives)
     if not all_finite(values):
         put("fail_reason", f"non-finite objective values {values}")
         raise TrialDiverged(f"non-finite objective values {values}")
     if result.model is not None:
-        _keep_weights(trial, worker, values, result.model)
+        kept = keep_weights(trial, worker.handle, values, result.model, config.objectives,
+                            config.directions, config.keep)  # fmt: skip
+        if kept is not None:
+            attrs["weights_artifact"] = kept  # stored by keep_weights; for the note
     save_note(trial, g, attrs)
     return values
 
@@ -218,40 +217,6 @@ def _wait_for_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | 
         if not twins:
             return _find_finished(study, key)
         time.sleep(0.5)
-
-
-def _dominated(values: list[float], other: list[float], signs: list[float]) -> bool:
-    """Whether ``other`` dominates ``values`` (signs: +1 maximise, -1 minimise)."""
-    better_or_equal = all(s * o >= s * v for o, v, s in zip(other, values, signs, strict=True))
-    return better_or_equal and any(o != v for o, v in zip(other, values, strict=True))
-
-
-def _keep_weights(
-    trial: optuna.Trial, worker: Worker, values: list[float], model: torch.nn.Module
-) -> None:
-    """Upload the weights if the trial is among the best ``keep`` (or on the Pareto front)."""
-    config = worker.config
-    if config.keep == 0:
-        return
-    done = originals(worker.study)
-    signs = [1.0 if d == "maximize" else -1.0 for d in config.directions]
-    if config.multi_objective:
-        keep = not any(_dominated(values, list(t.values), signs) for t in done)
-    else:
-        better = sum(1 for t in done if signs[0] * t.values[0] > signs[0] * values[0])
-        keep = better < config.keep
-    if not keep:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "weights.pt"
-        torch.save(model.state_dict(), path)
-        artifact_id = optuna.artifacts.upload_artifact(
-            artifact_store=worker.handle.artifact_store,
-            file_path=str(path),
-            study_or_trial=trial,
-            mimetype="application/octet-stream",
-        )
-    trial.set_user_attr("weights_artifact", artifact_id)
 
 
 def local_reporter(trial: optuna.Trial, prunes: bool) -> Reporter:

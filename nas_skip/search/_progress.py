@@ -23,7 +23,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from nas_skip.search._names import objective_labels
 from nas_skip.search._storage import counts, make_storage, originals
+from nas_skip.search._weights import kept_weights, removed_weights
 
 
 class StudyWatcher:
@@ -84,7 +86,8 @@ class StudyWatcher:
         best = best_value(trials, self.maximize)
         status = (
             f"running {c['RUNNING']}  failed {c['FAIL']}  pruned {c['PRUNED']}  "
-            f"duplicates {c['duplicate']}" + (f"  best {best:.4f}" if best is not None else "")
+            f"diverged {c['diverged']}  duplicates {c['duplicate']}"
+            + (f"  best {best:.4f}" if best is not None else "")
         )
         self._progress.update(self._task, completed=min(c["finished"], self.target),
                               status=status)  # fmt: skip
@@ -109,15 +112,23 @@ def top_trials(study: optuna.Study, n: int = 5) -> list[FrozenTrial]:
 
 
 def summary_table(study: optuna.Study, objectives: tuple[str, ...], n: int = 5) -> Table:
-    """The final table: value(s), parameters, hash and trial number of the best trials."""
+    """The final table: value(s), parameters, hash and trial number of the best trials.
+
+    Each column appears once (``params`` as an objective is not repeated), objectives are
+    named as people read them (``mIoU`` for segmentation), and ``weights`` says whether
+    the trial's weights are kept now (not whether they once were).
+    """
     title = "Pareto front" if len(objectives) > 1 else f"top {n}"
     table = Table(title=f"{study.study_name}: {title}", header_style="bold")
     table.add_column("trial", justify="right")
-    for name in objectives:
-        table.add_column(name, justify="right")
-    table.add_column("params", justify="right")
+    for label in objective_labels(objectives, study.user_attrs.get("dataset")):
+        table.add_column(label, justify="right")
+    params_column = "params" not in objectives
+    if params_column:
+        table.add_column("params", justify="right")
     table.add_column("hash")
     table.add_column("weights")
+    removed = removed_weights(study)
     fmt: dict[str, Callable[[float], str]] = {
         "accuracy": lambda v: f"{v:.4f}",
         "params": lambda v: f"{int(v):,}",
@@ -126,7 +137,8 @@ def summary_table(study: optuna.Study, objectives: tuple[str, ...], n: int = 5) 
     }
     for t in top_trials(study, n if len(objectives) == 1 else 50):
         values = [fmt[o](v) for o, v in zip(objectives, t.values, strict=True)]
-        kept = "kept" if "weights_artifact" in t.user_attrs else ""
-        table.add_row(str(t.number), *values, f"{t.user_attrs.get('params', 0):,}",
-                      str(t.user_attrs.get("hash", "")), kept)  # fmt: skip
+        if params_column:
+            values.append(f"{t.user_attrs.get('params', 0):,}")
+        kept = "kept" if kept_weights(t, removed) is not None else ""
+        table.add_row(str(t.number), *values, str(t.user_attrs.get("hash", "")), kept)
     return table

@@ -237,8 +237,8 @@ def _resources(config: SearchConfig, cluster: dict[str, float]) -> dict[str, flo
 def _scheduler(config: SearchConfig) -> TrialScheduler | None:
     """ASHA on per-epoch validation accuracy, for single-objective searches that prune.
 
-    Grace period ``epochs // 3`` (as the local MedianPruner's warm-up) and reduction factor
-    3 (Hyperband's eta): rungs at grace * 3^k epochs.
+    Grace period ``config.prune_after`` (half the budget, as the local MedianPruner's
+    warm-up) and reduction factor 3 (Hyperband's eta): rungs at grace * 3^k epochs.
     """
     from ray.tune.schedulers import ASHAScheduler
 
@@ -246,7 +246,7 @@ def _scheduler(config: SearchConfig) -> TrialScheduler | None:
 
     if not config.prunes or config.epochs < 2:
         return None  # Tune's FIFO: every trial runs to its end
-    grace = int(config.extra.get("asha_grace_period", max(1, config.epochs // 3)))
+    grace = int(config.extra.get("asha_grace_period", config.prune_after))
     return ASHAScheduler(
         time_attr=EPOCH,  # not training_iteration: a duplicate reports once, at its last epoch
         metric=ACCURACY,
@@ -265,7 +265,7 @@ def _worker(config: SearchConfig) -> Worker:
     """This process's Worker; an actor reused for many trials loads the data once."""
     if config not in _WORKERS:
         _WORKERS.clear()
-        space = load_space(config.space, config.dataset)
+        space = load_space(config.space, config.dataset, config.train)
         url = config.storage_url()
         # a random sampler: a Trial made here never samples, and TPE's relative sampling on
         # the whole history would run for nothing

@@ -12,6 +12,7 @@ from nas_skip.evaluators import check_family, make_evaluator
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._progress import StudyWatcher
 from nas_skip.search._storage import counts, fail_stale_trials, open_study
+from nas_skip.search._weights import prune_weights
 from nas_skip.spaces import load_space, load_spec
 
 
@@ -24,7 +25,8 @@ class SearchResult:
     artifact_dir: Path
     finished: int
     failed: int
-    pruned: int
+    pruned: int  # stopped early by the pruner, or because training diverged
+    diverged: int  # pruned because training diverged (lower lr, grad_clip, warmup_epochs)
     duplicates: int
     stale: int  # RUNNING trials of a dead run, marked FAIL at the start
     interrupted: bool  # stopped by Ctrl-C
@@ -57,11 +59,12 @@ def search(config: SearchConfig, console: Console | None = None,
     # an evaluator that binds its own dataset first checks the family, which says more
     # than a dataset of the wrong domain would
     check_family(config.evaluator, load_spec(config.space))
-    space = load_space(config.space, config.dataset)
+    space = load_space(config.space, config.dataset, config.train)
     config = config.with_(dataset=space.dataset)
     assert config.epochs is not None  # SearchConfig resolves it
     # refused here, before the study is touched, rather than in every worker
-    make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir)
+    make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir,
+                   config.train_error)  # fmt: skip
     handle = open_study(config, space.name, space.dataset, config.space)
     stale = fail_stale_trials(handle.study)
     maximize = config.directions[0] == "maximize"
@@ -79,6 +82,10 @@ def search(config: SearchConfig, console: Console | None = None,
                 run_ray(config, space)
         except KeyboardInterrupt:
             interrupted = True
+    # each trial that keeps weights prunes the rest; once more at the end trims what a run
+    # with a larger --keep, or a trial that died after keeping, left
+    prune_weights(handle, config.objectives, config.directions, config.keep)
     c = counts(handle.study.get_trials(deepcopy=False))
     return SearchResult(handle.study, handle.storage_url, handle.artifact_dir, c["finished"],
-                        c["FAIL"], c["PRUNED"], c["duplicate"], stale, interrupted)  # fmt: skip
+                        c["FAIL"], c["PRUNED"], c["diverged"], c["duplicate"], stale,
+                        interrupted)  # fmt: skip

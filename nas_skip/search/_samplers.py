@@ -62,9 +62,7 @@ def make_sampler(
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    """Median pruning on per-epoch validation accuracy, after a short warm-up."""
+    """Median pruning on per-epoch validation accuracy, from half the budget on."""
     if not config.prunes:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=5, n_warmup_steps=max(1, config.epochs // 3)
-    )
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=config.prune_after)

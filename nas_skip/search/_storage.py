@@ -19,9 +19,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.search._config import SearchConfig, SearchError
+from nas_skip.search._names import name_metrics, objective_labels
 
 # user attributes of the study that tie it to one space and budget
-STUDY_KEYS = ("space", "dataset", "evaluator", "epochs", "objectives")
+STUDY_KEYS = ("space", "dataset", "evaluator", "epochs", "objectives", "train")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -100,7 +101,8 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
     storage = make_storage(url)
     name = config.study_name(space_name, dataset)
     wanted = {"space": space_ref, "dataset": dataset, "epochs": config.epochs,
-              "objectives": list(config.objectives), "evaluator": config.evaluator}  # fmt: skip
+              "objectives": list(config.objectives), "evaluator": config.evaluator,
+              "train": dict(config.train)}  # fmt: skip
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -128,6 +130,9 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
     for key, value in wanted.items():
         if key not in study.user_attrs:
             study.set_user_attr(key, value)
+    # what optuna-dashboard calls each objective ("accuracy", "mIoU", "params"), also on
+    # a study made before they were set
+    name_metrics(study, objective_labels(config.objectives, dataset))
     artifact_dir = config.artifact_dir().resolve()
     study.set_user_attr("artifacts", str(artifact_dir))
     return StudyHandle(study, url, artifact_dir)
@@ -206,9 +211,17 @@ def originals(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in done if "duplicate_of" not in t.user_attrs]
 
 
+def diverged(trial: FrozenTrial) -> bool:
+    """Whether the trial was PRUNED because its training diverged (not by the pruner)."""
+    reason = trial.user_attrs.get("pruned_reason")
+    return trial.state == TrialState.PRUNED and str(reason).startswith("diverged")
+
+
 def counts(trials: list[FrozenTrial]) -> Counter[str]:
-    """Trials by state name, plus "duplicate" for those that reused a finished trial."""
+    """Trials by state name, plus "duplicate" for those that reused a finished trial and
+    "diverged" for the PRUNED ones whose training diverged."""
     out: Counter[str] = Counter(t.state.name for t in trials)
     out["duplicate"] = sum(1 for t in trials if "duplicate_of" in t.user_attrs)
+    out["diverged"] = sum(1 for t in trials if diverged(t))
     out["finished"] = out["COMPLETE"] + out["PRUNED"]
     return out

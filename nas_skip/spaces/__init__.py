@@ -3,6 +3,7 @@
 ``trial.suggest_*`` is called here and nowhere else in nas-skip.
 """
 
+from nas_skip.spaces._families import STRUCTURE_ATTRS, Structure
 from nas_skip.spaces._schema import FAMILIES, Choice, Range, SpaceError, SpaceSpec, read_spec
 from nas_skip.spaces._space import (
     ParamInfo,
@@ -15,12 +16,14 @@ from nas_skip.spaces._space import (
 
 __all__ = [
     "FAMILIES",
+    "STRUCTURE_ATTRS",
     "Choice",
     "ParamInfo",
     "Range",
     "Space",
     "SpaceError",
     "SpaceSpec",
+    "Structure",
     "list_spaces",
     "load_space",
     "load_spec",

@@ -8,11 +8,16 @@ merge node only when a skip reaches it, so a plain network stays plain: a skip i
 *j* joins *after* its op (``m_j = merge(op_j(...), skips)``), so a hop-1 ``add`` is the
 residual ``x + F(x)``. ``concat`` skips take the earlier layer's op output (DenseNet), the
 additive kinds its merged output (the residual stream).
+
+Each document also carries the network's :class:`Structure` as its space counts it
+(layers and skip hops in the space's own units, not in nodes of the compiled graph);
+:meth:`Space.structure` reads it, and :meth:`Space._validate` leaves it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +29,92 @@ if TYPE_CHECKING:
     from nas_skip.spaces._space import Space
 
 Doc = dict[str, Any]
+
+#: the key of a builder's document that holds its :class:`Structure` (not a genotype key)
+STRUCTURE = "structure"
+#: the user attributes :meth:`Structure.to_attrs` writes
+STRUCTURE_ATTRS = ("depth", "longest_skip", "skips")
+_MAX_HOP = 10_000  # stored attributes are read with bounds
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A network as its space counts it: its depth and its skips, in layers.
+
+    ``depth``: the space's layers. chain and stages: the searched layers (stem and head
+    not counted); dense: the layers of all blocks; unet: its levels; cell and nb201: the
+    op nodes on the searched cell's longest input -> output path.
+
+    ``skips``: ``(kind, hop)`` of each skip, ``hop`` being how many layers apart its ends
+    are, in the same units: 1 is from the layer just before, a stage's or dense block's
+    input is layer -1 (so a skip from the input into layer 2 is hop 3) and a dense
+    block's output is layer ``depth``; a U-Net long skip spans the levels below it
+    (1: the innermost), a block's residual skip is hop 1; a cell's edge ``i -> j`` is
+    hop ``j - i``, counted once for the cell (NAS-Bench-201's ``skip_connect`` is an
+    ``add`` skip). ``seq`` edges and switched-off (``none``) skips are not skips.
+    """
+
+    depth: int
+    skips: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def longest_skip(self) -> int:
+        """The largest hop of a skip (0 without skips)."""
+        return max((hop for _, hop in self.skips), default=0)
+
+    def hops(self) -> Counter[tuple[str, int]]:
+        """How many skips of each ``(kind, hop)``."""
+        return Counter(self.skips)
+
+    def features(self, kinds: Iterable[str]) -> dict[str, int]:
+        """``depth``, ``skips_<kind>`` for each of ``kinds`` and ``longest_skip``: the
+        columns :func:`nas_skip.genotype.topology` gives of a graph, in layers."""
+        per_kind = Counter(kind for kind, _ in self.skips)
+        out = {"depth": self.depth, **{f"skips_{k}": per_kind[k] for k in kinds}}
+        return {**out, "longest_skip": self.longest_skip}
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The user attributes a trial stores: ``depth``, ``longest_skip`` and ``skips``
+        (kind -> the sorted hops of its skips)."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, hop in sorted(self.skips):
+            by_kind.setdefault(kind, []).append(hop)
+        return {"depth": self.depth, "longest_skip": self.longest_skip, "skips": by_kind}
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> Structure | None:
+        """The structure a trial stored with :meth:`to_attrs`; None when it stored none or
+        it is not well formed (stored attributes are not trusted)."""
+        depth, skips = attrs.get("depth"), attrs.get("skips")
+        if not isinstance(depth, int) or not _small_int(depth) or not isinstance(skips, dict):
+            return None
+        found = []
+        for kind, hops in skips.items():
+            if not isinstance(kind, str) or len(kind) > 32 or not isinstance(hops, list):
+                return None
+            if not all(_small_int(h) for h in hops):
+                return None
+            found += [(kind, int(h)) for h in hops]
+        return cls(depth, tuple(found))
+
+
+def _small_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_HOP
+
+
+#: Per space domain: the stem of a convolutional family and the head of every family
+#: whose skeleton names none.
+STEMS = {
+    "signal": "conv1d_k3_bn_relu",
+    "image": "conv3x3_bn_relu",
+    "segmentation": "conv3x3_bn_relu",
+}
+HEADS = {
+    "vector": "linear_head",
+    "signal": "gap1d_linear",
+    "image": "gap_linear",
+    "segmentation": "conv1x1_head",
+}
 
 
 class Picker:
@@ -54,6 +145,13 @@ class _Builder:
     input_shape: tuple[int, ...]
     nodes: list[Doc] = field(default_factory=list)
     edges: list[Doc] = field(default_factory=list)
+    depth: int = 0  # layers as the space counts them (see Structure)
+    skips: list[tuple[str, int]] = field(default_factory=list)  # (kind, hop in layers)
+
+    def skip(self, kind: str, hop: int) -> None:
+        """Record a skip ``hop`` layers long; ``seq`` and ``none`` are not skips."""
+        if kind not in ("seq", "none"):
+            self.skips.append((kind, hop))
 
     def node(self, node_id: str, op: str, width: int | None = None, stride: int = 1) -> str:
         params: Doc = {}
@@ -92,6 +190,7 @@ class _Builder:
             "nodes": self.nodes,
             "edges": self.edges,
             "output": output,
+            STRUCTURE: Structure(self.depth, tuple(self.skips)),
         }
 
 
@@ -118,6 +217,7 @@ def _layers(
     s = space.spec.skeleton
     hop = s["hop_window"] or depth + 1
     layers = {-1: _Layer(stage_in, stage_in)}
+    b.depth += depth
     for j in range(depth):
         name = f"{label}l{j}"
         op = pick.choice(f"op:{name}", s["ops"])
@@ -127,6 +227,7 @@ def _layers(
         for i in range(max(-1, j - hop), j):
             source = in_label if i < 0 else f"{label}l{i}"
             kind = pick.choice(f"edge:{source}->{name}", s["kinds"])
+            b.skip(kind, j - i)
             if kind != "none":
                 skips.append((i, kind))
         out = node
@@ -149,17 +250,16 @@ def build_chain(pick: Picker, space: Space) -> Doc:
     if s["stem"] is not None:
         prev = b.stem(s["stem"], width)
     out = _layers(b, pick, "", "", prev, prev, depth, width, space)
-    return b.finish(
-        out, "linear_head" if space.domain == "vector" else "gap_linear", space.num_classes
-    )
+    return b.finish(out, s["head"] or HEADS[space.domain], space.num_classes)
 
 
 def build_stages(pick: Picker, space: Space) -> Doc:
-    """resnet_macro: stages of searched depth; width doubles and resolution halves per stage."""
+    """resnet_macro, conv1d: stages of searched depth; width doubles and resolution (or
+    length) halves per stage."""
     s = space.spec.skeleton
     b = _Builder(space.input_shape)
     width = pick("width", s["width"])
-    prev = b.stem("conv3x3_bn_relu", width)
+    prev = b.stem(s["stem"] or STEMS[space.domain], width)
     for k in range(1, s["stages"] + 1):
         depth = pick(f"depth:s{k}", s["depth"])
         align = "auto"
@@ -170,7 +270,7 @@ def build_stages(pick: Picker, space: Space) -> Doc:
         prev = _layers(
             b, pick, f"s{k}_", f"s{k}.", f"s{k}.in", prev, depth, c, space, stride, align
         )
-    return b.finish(prev, "gap_linear", space.num_classes)
+    return b.finish(prev, s["head"] or HEADS[space.domain], space.num_classes)
 
 
 def _cell(pick: Picker, space: Space) -> tuple[list[str], list[tuple[int, int, str]]]:
@@ -196,6 +296,23 @@ def _cell(pick: Picker, space: Space) -> tuple[list[str], list[tuple[int, int, s
     return ops, edges
 
 
+def _cell_structure(
+    n: int, edges: list[tuple[int, int, str]]
+) -> tuple[int, list[tuple[str, int]]]:
+    """The cell's depth (op nodes on its longest input -> output path) and its live edges
+    as ``(kind, j - i)`` skips (validation prunes an edge that reaches no output)."""
+    longest = {0: 0}  # op nodes on the longest path from the input to each node
+    for i, j, _ in sorted(edges):  # by source: a node's paths are settled before it is left
+        if i in longest:
+            longest[j] = max(longest.get(j, 0), longest[i] + (1 if j < n - 1 else 0))
+    back = {n - 1}
+    for i, j, _ in sorted(edges, reverse=True):
+        if j in back:
+            back.add(i)
+    skips = [(kind, j - i) for i, j, kind in edges if kind != "seq" and i in longest and j in back]
+    return longest.get(n - 1, 0), skips
+
+
 def build_cell(pick: Picker, space: Space) -> Doc:
     """nb101_cell: one searched cell stacked in stages, max-pool downsampling between them."""
     s = space.spec.skeleton
@@ -203,6 +320,7 @@ def build_cell(pick: Picker, space: Space) -> Doc:
     width = pick("width", s["width"])
     ops, edges = _cell(pick, space)
     n = s["nodes"]
+    b.depth, b.skips = _cell_structure(n, edges)
     prev = b.stem("conv3x3_bn_relu", width)
     for k in range(1, s["stages"] + 1):
         if k > 1:
@@ -229,6 +347,7 @@ def build_dense(pick: Picker, space: Space) -> Doc:
     prev = b.stem("conv3x3_bn_relu", width)
     for k in range(1, s["blocks"] + 1):
         depth = pick(f"layers:b{k}", s["layers"])
+        b.depth += depth
         layers = {-1: prev}
         for j in range(depth):
             node = b.node(f"b{k}_l{j}", "bn_relu_conv3x3", growth)
@@ -236,11 +355,15 @@ def build_dense(pick: Picker, space: Space) -> Doc:
             for i in range(-1, j - 1):
                 source = f"b{k}.in" if i < 0 else f"b{k}.l{i}"
                 kind = pick.choice(f"edge:{source}->b{k}.l{j}", s["kinds"])
-                b.edge(layers[i], node, "concat" if kind == "seq" else kind)
+                kind = "concat" if kind == "seq" else kind
+                b.edge(layers[i], node, kind)
+                b.skip(kind, j - i)
             layers[j] = node
         out = b.node(f"b{k}_out", "identity")  # the block's output: every layer, concatenated
         for i in range(-1, depth):
-            b.edge(layers[i], out, "seq" if i == depth - 1 else "concat")
+            kind = "seq" if i == depth - 1 else "concat"
+            b.edge(layers[i], out, kind)
+            b.skip(kind, depth - i)  # the output is layer `depth` of the block
         width += depth * growth
         prev = out
         if k < s["blocks"]:
@@ -260,7 +383,9 @@ def _block(b: _Builder, pick: Picker, space: Space, name: str, src: str, width: 
     b.edge(a, c)
     out = b.node(name, "relu")
     b.edge(c, out)
-    b.edge(src, out, pick.choice(f"res:{name}", space.spec.skeleton["short_kinds"]))
+    kind = pick.choice(f"res:{name}", space.spec.skeleton["short_kinds"])
+    b.edge(src, out, kind)
+    b.skip(kind, 1)
     return out
 
 
@@ -269,6 +394,7 @@ def build_unet(pick: Picker, space: Space) -> Doc:
     s = space.spec.skeleton
     b = _Builder(space.input_shape)
     depth, width = pick("depth", s["depth"]), pick("width", s["width"])
+    b.depth = depth  # its levels
     prev, encoders = "input", []
     for k in range(depth):
         prev = _block(b, pick, space, f"enc{k}", prev, width * 2**k)
@@ -282,7 +408,9 @@ def build_unet(pick: Picker, space: Space) -> Doc:
         b.edge(prev, up)
         fuse = b.node(f"fuse{k}", "conv3x3_bn_relu", width * 2**k)
         b.edge(up, fuse)
-        b.edge(encoders[k], fuse, pick.choice(f"skip:l{k}", s["long_kinds"]))
+        kind = pick.choice(f"skip:l{k}", s["long_kinds"])
+        b.edge(encoders[k], fuse, kind)
+        b.skip(kind, depth - k)  # the levels it spans: 1 for the innermost
         prev = _block(b, pick, space, f"dec{k}", fuse, width * 2**k)
     return b.finish(prev, "conv1x1_head", space.num_classes)
 
@@ -292,8 +420,21 @@ def build_nb201(pick: Picker, space: Space) -> Doc:
     s = space.spec.skeleton
     width = pick("width", s["width"])
     cell = tuple(pick.choice(name, s["ops"]) for name in nb201.PARAM_NAMES)
-    return nb201.network_doc(cell, space.input_shape, space.num_classes, width, s["stages"],
-                             s["cells_per_stage"])  # fmt: skip
+    doc = nb201.network_doc(cell, space.input_shape, space.num_classes, width, s["stages"],
+                            s["cells_per_stage"])  # fmt: skip
+    return {**doc, STRUCTURE: _nb201_structure(cell)}
+
+
+def _nb201_structure(cell: tuple[str, ...]) -> Structure:
+    """The cell's depth (conv and pool ops on its longest path from node 0 to node 3) and
+    its live ``skip_connect`` edges, as ``add`` skips of hop ``j - i``."""
+    live = dict(zip(nb201.EDGES, nb201.live_cell(cell), strict=True))
+    longest = {0: 0}
+    for (i, j), op in live.items():  # EDGES settles every edge's source first
+        if op != "none" and i in longest:
+            longest[j] = max(longest.get(j, 0), longest[i] + (op != "skip_connect"))
+    skips = tuple(("add", j - i) for (i, j), op in live.items() if op == "skip_connect")
+    return Structure(longest.get(3, 0), skips)
 
 
 def nb201_attrs(params: dict[str, Any], space: Space) -> dict[str, Any]:

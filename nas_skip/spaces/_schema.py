@@ -12,7 +12,7 @@ bounds make an integer range).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ from nas_skip.merges import ALIGNS, MERGES
 from nas_skip.ops import OPS, ops_for
 from nas_skip.spaces._nb201 import NB201_OPS
 
-DOMAINS = ("vector", "image", "segmentation")
+DOMAINS = ("vector", "signal", "image", "segmentation")
+#: The op domain a space domain's layers take (segmentation networks are image networks).
+OP_DOMAIN = {"vector": "vector", "signal": "signal", "image": "image", "segmentation": "image"}
 FAMILIES = ("chain", "stages", "cell", "dense", "unet", "nb201")
 Scalar = int | float | str
 
@@ -62,12 +64,15 @@ _SKELETON: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "width": ("int_dim", True, None),  # features of every layer
         "ops": ("ops", True, None),  # op choices per layer
         "stem": ("op", False, None),  # fixed op before the first layer (None: no stem)
+        "head": ("head", False, None),  # classifier (None: the domain's default head)
         "merge_op": ("op", False, "identity"),  # op of a layer's merge node
         "hop_window": ("int", True, None),  # a layer takes skips from this many before it
         "kinds": ("kinds", True, None),  # kinds of a searchable skip ("none": off)
     },
     "stages": {
         "stages": ("int", False, 3),
+        "stem": ("op", False, None),  # the first layer's op (None: the domain's 3-wide conv)
+        "head": ("head", False, None),  # classifier (None: the domain's global-pool head)
         "depth": ("int_dim", True, None),  # layers per stage, searched per stage
         "width": ("int_dim", True, None),  # channels of stage 1; doubled at each stage
         "ops": ("ops", True, None),
@@ -112,6 +117,8 @@ _TRAIN_KEYS = {
     "optimizer": "str_dim",
     "momentum": "float_dim",
     "label_smoothing": "float_dim",
+    "grad_clip": "float_dim",
+    "warmup_epochs": "float_dim",
 }
 _TOP = ("name", "description", "domain", "dataset", "family", "skeleton", "train")
 
@@ -122,7 +129,7 @@ class SpaceSpec:
 
     name: str
     description: str
-    domain: str  # vector | image | segmentation
+    domain: str  # vector | signal | image | segmentation
     dataset: str  # default dataset
     family: str  # skeleton family, one of FAMILIES
     skeleton: Mapping[str, Any]  # checked values: Dimension, tuples of names, ints, str
@@ -187,13 +194,16 @@ class _Reader:
         return Choice(tuple(values))
 
     def value(self, where: str, value: Any, kind: str) -> Any:
-        ops = sorted(ops_for("vector" if self.domain == "vector" else "image"))
+        ops = sorted(ops_for(OP_DOMAIN[self.domain]))
         if kind == "int":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise self.fail(where, f"must be a non-negative integer, got {value!r}")
             return value
         if kind == "op":
             return self.names(where, value, ops, "op")[0]
+        if kind == "head":
+            heads = [o for o in ops if OPS[o].attr == "head"]
+            return self.names(where, value, heads, "head")[0]
         if kind == "ops":
             return self.names(where, value, ops, "op")
         if kind == "cell_ops":
@@ -203,6 +213,19 @@ class _Reader:
         if kind == "aligns":
             return self.names(where, value, [a for a in ALIGNS if a != "auto"], "align")
         return self.dim(where, value, kind)
+
+
+def with_train(spec: SpaceSpec, values: Mapping[str, Any]) -> SpaceSpec:
+    """``spec`` with the ``train:`` entries of ``values``' keys fixed to those values."""
+    r = _Reader(spec.path, spec.domain)
+    fixed = {k: r.dim(f"train.{k}", v, _train_kind(r, k)) for k, v in values.items()}
+    return replace(spec, train={**spec.train, **fixed})
+
+
+def _train_kind(r: _Reader, key: str) -> str:
+    if key not in _TRAIN_KEYS:
+        raise r.fail(f"train.{key}", f"unknown key (keys: {', '.join(_TRAIN_KEYS)})")
+    return _TRAIN_KEYS[key]
 
 
 def read_spec(path: Path) -> SpaceSpec:
@@ -239,7 +262,9 @@ def read_spec(path: Path) -> SpaceSpec:
             "family", f"unknown family {doc['family']!r} (families: {', '.join(FAMILIES)})"
         )
     r.domain = doc["domain"]
-    if doc["family"] != "chain" and r.domain == "vector":
+    if doc["family"] == "stages" and r.domain == "vector":
+        raise r.fail("family", "family 'stages' needs a signal, image or segmentation domain")
+    if doc["family"] not in ("chain", "stages") and r.domain in ("vector", "signal"):
         raise r.fail("family", f"family {doc['family']!r} needs an image or segmentation domain")
     if doc["family"] == "unet" and r.domain != "segmentation":
         raise r.fail("family", "family 'unet' needs the segmentation domain")
@@ -267,9 +292,7 @@ def read_spec(path: Path) -> SpaceSpec:
         raise r.fail("train", "must be a mapping")
     train: dict[str, Dimension] = {}
     for key, value in train_doc.items():
-        if key not in _TRAIN_KEYS:
-            raise r.fail(f"train.{key}", f"unknown key (keys: {', '.join(_TRAIN_KEYS)})")
-        train[key] = r.dim(f"train.{key}", value, _TRAIN_KEYS[key])
+        train[key] = r.dim(f"train.{key}", value, _train_kind(r, key))
     if "optimizer" in train:
         r.names("train.optimizer", list(train["optimizer"].values), ["sgd", "adamw"], "optimizer")
     spec = SpaceSpec(
@@ -315,3 +338,5 @@ def _check_family(spec: SpaceSpec, r: _Reader) -> None:
         raise r.fail("skeleton.kinds", "dense blocks take kinds none and concat only")
     if spec.family != "nb201" and any(OPS[o].attr == "head" for o in s.get("ops", ())):
         raise r.fail("skeleton.ops", "a head op cannot be a layer op")
+    if s.get("stem") is not None and OPS[s["stem"]].attr == "head":
+        raise r.fail("skeleton.stem", "a head op cannot be the stem")

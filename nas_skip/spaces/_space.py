@@ -14,8 +14,25 @@ from typing import Any
 from nas_skip._shipped import shipped
 from nas_skip.errors import GenotypeError, GenotypeWarning
 from nas_skip.genotype import Genotype
-from nas_skip.spaces._families import ATTRS, BUILDERS, STRUCTURAL, Doc, Picker, dim_values
-from nas_skip.spaces._schema import Choice, Dimension, Range, SpaceError, SpaceSpec, read_spec
+from nas_skip.spaces._families import (
+    ATTRS,
+    BUILDERS,
+    STRUCTURAL,
+    STRUCTURE,
+    Doc,
+    Picker,
+    Structure,
+    dim_values,
+)
+from nas_skip.spaces._schema import (
+    Choice,
+    Dimension,
+    Range,
+    SpaceError,
+    SpaceSpec,
+    read_spec,
+    with_train,
+)
 
 #: Where the shipped spaces live: search_spaces/ of the checkout or the installed wheel
 #: (or $NAS_SKIP_SPACES).
@@ -115,14 +132,29 @@ class Space:
         """Names of the parameters that decide which other parameters exist (``depth``)."""
         return frozenset(STRUCTURAL[self.spec.family](self))
 
+    def structure(self, params: Mapping[str, Any]) -> Structure:
+        """Depth and skips of a trial's network in the space's own layers (see
+        :class:`~nas_skip.spaces.Structure`): a ``deep_mlp`` trial of ``depth`` 15 has
+        depth 15, however many merge nodes its genotype has.
+
+        Args:
+            params: the trial's choices, as Optuna stores them.
+        """
+        doc = BUILDERS[self.spec.family](Picker(_Recorder(params)), self)
+        structure: Structure = doc[STRUCTURE]
+        return structure
+
     def attrs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """User attributes the space's family derives from a trial's choices
-        (``nb201_arch`` for NAS-Bench-201 cells); none for most families."""
+        """User attributes the space derives from a trial's choices: ``depth``,
+        ``longest_skip`` and ``skips`` (kind -> hops) as :meth:`structure` counts them,
+        and what the family adds (``nb201_arch`` for NAS-Bench-201 cells)."""
+        out = self.structure(params).to_attrs()
         derive = ATTRS.get(self.spec.family)
-        return {} if derive is None else derive(dict(params), self)
+        return out if derive is None else {**out, **derive(dict(params), self)}
 
     def _validate(self, doc: Doc) -> Genotype:
         """Validate ``doc``, repairing alignments the shapes do not allow with projections."""
+        doc = {key: value for key, value in doc.items() if key != STRUCTURE}
         for _ in range(len(doc["edges"]) + 1):
             try:
                 with warnings.catch_warnings():
@@ -192,19 +224,24 @@ def load_spec(name_or_path: str | Path) -> SpaceSpec:
     return read_spec(path)
 
 
-def load_space(name_or_path: str | Path, dataset: str | None = None) -> Space:
+def load_space(name_or_path: str | Path, dataset: str | None = None,
+               train: Mapping[str, Any] | None = None) -> Space:  # fmt: skip
     """Load a shipped space by name, or a space file by path, bound to a dataset.
 
     Args:
         name_or_path: a shipped space's name (``deep_mlp``) or a path to a YAML file.
         dataset: the dataset to bind (default: the space's own); fixes the input shape and
             the number of classes.
+        train: fixed training values (``{"optimizer": "adamw", "lr": 0.003}``) that replace
+            the file's ``train:`` entries of the same keys (``nas-skip search --lr ...``).
 
     Raises:
-        SpaceError: unknown space, a bad file (naming the YAML path), or a dataset of
-            the wrong domain.
+        SpaceError: unknown space, a bad file (naming the YAML path), a dataset of the
+            wrong domain, or an unknown ``train`` key.
     """
     spec = load_spec(name_or_path)
+    if train:
+        spec = with_train(spec, train)
     from nas_skip.data import DATASETS, dataset_info
 
     info = dataset_info(dataset or spec.dataset)  # unknown: an error listing the datasets

@@ -37,9 +37,15 @@ class TrainConfig:
     optimizer: str = "sgd"  # "sgd" (with Nesterov momentum) or "adamw"
     momentum: float = 0.9  # sgd only, in [0, 1); Nesterov when > 0
     schedule: str = "cosine"  # "cosine" (per epoch, down to 0) or "constant"
+    # linear warm-up from lr / steps to lr over the first warmup_epochs (per step; may be a
+    # fraction of an epoch), then the schedule; 0: none
+    warmup_epochs: float = 0.0
     label_smoothing: float = 0.0  # training loss only, in [0, 1); eval loss is plain CE
     grad_clip: float | None = None  # max global gradient norm, > 0; None: no clipping
     seed: int = 0  # seeds the weights (torch.manual_seed) and the batch order
+    # evaluate the whole training split after the last epoch for TrainResult.train_error
+    # (a fifth to a third of a short run on CPU); False: train_error is None
+    train_error: bool = True
     threads: int = 1  # torch.set_num_threads during the run; 1 as search workers use
     device: str = "auto"  # "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:N"
     amp: str = "auto"  # bf16 autocast: "auto" (on CUDA with bf16 support), "on", "off"
@@ -58,6 +64,11 @@ class TrainConfig:
         _check_float("momentum", self.momentum, 0.0, 1.0, high_open=True)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        _check_float("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
+        if not isinstance(self.train_error, bool):
+            raise TrainError(
+                f"TrainConfig.train_error must be true or false, got {self.train_error!r}"
+            )
         if self.grad_clip is not None:
             _check_float("grad_clip", self.grad_clip, 0.0, math.inf, low_open=True, none=True)
         _check_int("seed", self.seed, 0, 2**63 - 1)

@@ -89,6 +89,16 @@ def place_data(dataset: Dataset, place: Placement) -> DeviceData:
     return DeviceData(xs, ys)
 
 
+def batch_starts(n: int, batch_size: int) -> range:
+    """Where each batch of an epoch over ``n`` samples starts."""
+    starts = range(0, n, batch_size)
+    if len(starts) > 1 and n % batch_size == 1:
+        # BatchNorm cannot normalise a batch of one sample in train mode; drop it (it is a
+        # different sample each epoch, so nothing is left out for good)
+        starts = starts[:-1]
+    return starts
+
+
 def batches(
     n: int, batch_size: int, generator: torch.Generator, device: torch.device
 ) -> Iterator[torch.Tensor]:
@@ -96,10 +106,5 @@ def batches(
     depend on the device) and copied to ``device`` once per epoch: a copy per batch from
     pageable memory would wait for the GPU every step."""
     perm = torch.randperm(n, generator=generator).to(device)
-    starts = range(0, n, batch_size)
-    if len(starts) > 1 and n % batch_size == 1:
-        # BatchNorm cannot normalise a batch of one sample in train mode; drop it (it is a
-        # different sample each epoch, so nothing is left out for good)
-        starts = starts[:-1]
-    for start in starts:
+    for start in batch_starts(n, batch_size):
         yield perm[start : start + batch_size]

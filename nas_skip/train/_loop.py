@@ -23,7 +23,7 @@ from torch import nn
 from nas_skip.data._base import Dataset
 from nas_skip.genotype import Genotype
 from nas_skip.train._config import TrainConfig, resolve
-from nas_skip.train._data import batches, check_fit, place_data
+from nas_skip.train._data import batch_starts, batches, check_fit, place_data
 from nas_skip.train._errors import TrainError, TrialDiverged
 from nas_skip.train._metrics import (
     EpochMetrics,
@@ -32,10 +32,14 @@ from nas_skip.train._metrics import (
     count_flops,
     evaluate,
     measure_latency_ms,
+    named_scores,
 )
 
 #: ``callback(epoch, metrics)`` after each epoch's validation; what it raises propagates.
 Callback = Callable[[int, EpochMetrics], None]
+
+
+_ADVICE = "lower lr, or set grad_clip or warmup_epochs"
 
 
 def _lr_at(config: TrainConfig, epoch: int) -> float:
@@ -58,6 +62,20 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     )
 
 
+class _Warmup:
+    """Linear learning-rate warm-up over the first ``steps`` optimizer steps: step k (from
+    0) runs at ``lr * (k + 1) / steps`` of the epoch's rate, then the schedule alone."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.done = steps, 0
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.done < self.steps:
+            self.done += 1
+            for group in optimizer.param_groups:
+                group["lr"] = group["scheduled_lr"] * self.done / self.steps
+
+
 @contextlib.contextmanager
 def _num_threads(n: int) -> Iterator[None]:
     old = torch.get_num_threads()
@@ -77,6 +95,7 @@ def _train_epoch(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     autocast: Callable[[], AbstractContextManager[Any]],
     grad_clip: float | None,
+    warmup: _Warmup,
 ) -> float:
     """One pass over the training split; returns the sample-weighted mean loss."""
     model.train()
@@ -84,6 +103,7 @@ def _train_epoch(
     losses: list[torch.Tensor] = []
     sizes: list[int] = []
     for idx in index_batches:
+        warmup.step(optimizer)
         xb, yb = x[idx], y[idx]
         with autocast():
             loss = loss_fn(model(xb), yb)
@@ -132,6 +152,8 @@ def _fit(
         data = place_data(dataset, place)
         optimizer = _optimizer(model, config)
         order = torch.Generator().manual_seed(config.seed)
+        steps_per_epoch = len(batch_starts(len(data.x["train"]), config.batch_size))
+        warmup = _Warmup(math.ceil(config.warmup_epochs * steps_per_epoch))
         bar = _progress_bar(stack, config.epochs, genotype) if progress else None
 
         def run_eval(split: str) -> Evaluation:
@@ -150,7 +172,7 @@ def _fit(
         for epoch in range(1, config.epochs + 1):
             lr = _lr_at(config, epoch)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = group["scheduled_lr"] = lr
             t0 = time.perf_counter()
             epoch_batches = batches(len(data.x["train"]), config.batch_size, order, place.device)
             train_loss = _train_epoch(
@@ -162,12 +184,13 @@ def _fit(
                 loss_fn,
                 autocast,
                 config.grad_clip,
+                warmup,
             )
             t1 = time.perf_counter()
             if not math.isfinite(train_loss):
                 raise TrialDiverged(
                     f"training diverged in epoch {epoch}: train loss is {train_loss} "
-                    f"(lr {config.lr:g}); lower lr or set grad_clip",
+                    f"(lr {config.lr:g}); {_ADVICE}",
                     epoch,
                 )
             val = run_eval("val")
@@ -175,7 +198,7 @@ def _fit(
             if not math.isfinite(val.loss):
                 raise TrialDiverged(
                     f"training diverged in epoch {epoch}: validation loss is {val.loss} "
-                    f"(lr {config.lr:g}); lower lr or set grad_clip",
+                    f"(lr {config.lr:g}); {_ADVICE}",
                     epoch,
                 )
             metrics = EpochMetrics(
@@ -195,7 +218,9 @@ def _fit(
             if callback is not None:
                 callback(epoch, metrics)
         # the last epoch's validation is the final one: the weights have not moved since
-        evals = {"val": val, "test": run_eval("test"), "train": run_eval("train")}
+        evals = {"val": val, "test": run_eval("test")}
+        if config.train_error:
+            evals["train"] = run_eval("train")
         example = data.x["val"][:1]
         result = TrainResult(
             task=dataset.task,
@@ -206,7 +231,7 @@ def _fit(
             val_loss=evals["val"].loss,
             test_loss=evals["test"].loss,
             train_loss=history[-1].train_loss,
-            train_error=1.0 - evals["train"].accuracy,
+            train_error=1.0 - evals["train"].accuracy if "train" in evals else None,
             params=sum(p.numel() for p in model.parameters()),
             flops=count_flops(model, example),
             latency_ms=measure_latency_ms(model, example, config.latency_runs, autocast),
@@ -312,8 +337,9 @@ def train_to_dir(
     """Train as :func:`train` does and write the run to ``out_dir``.
 
     Writes ``weights.pt`` (the state_dict on CPU, for ``torch.load(weights_only=True)``
-    into ``build(genotype)``), ``metrics.json`` (``result.to_dict()`` plus the config, the
-    dataset name and the genotype's canonical hash) and ``genotype.json``.
+    into ``build(genotype)``), ``metrics.json`` (``result.to_dict()`` with ``metric``, the
+    score's name, and for segmentation ``val_miou`` / ``test_miou`` for the scores, plus
+    the config, the dataset name and the genotype's canonical hash) and ``genotype.json``.
 
     Args:
         genotype: the network to train.
@@ -337,7 +363,7 @@ def train_to_dir(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, out / "weights.pt")
     metrics = {
-        **result.to_dict(),
+        **named_scores(result.to_dict(), result.task),  # segmentation: val_miou ...
         "dataset": dataset.name,
         "genotype": genotype.name,
         "genotype_hash": genotype.canonical_hash(),

@@ -46,7 +46,9 @@ class TrainResult:
     val_loss: float  # mean cross-entropy on validation
     test_loss: float  # mean cross-entropy on test
     train_loss: float  # mean training loss of the last epoch (in train mode, as trained)
-    train_error: float  # 1 - accuracy (pixel accuracy) on the training split in eval mode
+    # 1 - accuracy (pixel accuracy) on the training split in eval mode; None when
+    # TrainConfig.train_error is off
+    train_error: float | None
     params: int  # trainable and frozen parameters: sum of numel
     flops: int  # per sample, FlopCounterMode on a batch of 1 (2 x MACs)
     latency_ms: float  # median eval-mode forward of a batch of 1 on the training device
@@ -192,3 +194,23 @@ def measure_latency_ms(
             if i >= warmup:
                 samples.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(samples)
+
+
+#: the score's name for people, per task (``val_accuracy`` holds mIoU for segmentation)
+SCORE_NAMES = {"classification": "accuracy", "segmentation": "mIoU"}
+_MIOU_KEYS = {"val_accuracy": "val_miou", "test_accuracy": "test_miou"}
+
+
+def named_scores(metrics: dict[str, Any], task: str) -> dict[str, Any]:
+    """``metrics`` as a ``metrics.json`` shows them: ``metric`` names the score, and for
+    segmentation the score keys say mIoU (``val_miou``, ``test_miou``, not the
+    ``val_accuracy`` and ``test_accuracy`` that hold it in code); each epoch of
+    ``history`` keeps its ``val_miou`` and drops the equal ``val_accuracy``."""
+    if task != "segmentation":
+        return {"metric": SCORE_NAMES.get(task, "accuracy"), **metrics}
+    out: dict[str, Any] = {"metric": SCORE_NAMES[task]}
+    for key, value in metrics.items():
+        if key == "history" and isinstance(value, list):
+            value = [{k: v for k, v in e.items() if k != "val_accuracy"} for e in value]
+        out[_MIOU_KEYS.get(key, key)] = value
+    return out

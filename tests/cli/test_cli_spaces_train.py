@@ -37,7 +37,7 @@ def test_spaces_shows_parameters_and_draws_a_sample(tmp_path: Path) -> None:
 def test_spaces_errors_are_one_line() -> None:
     for args, words in [
         (("spaces", "nope"), "unknown space 'nope'"),
-        (("spaces", "unet", "--dataset", "mnist1d"), "dataset 'mnist1d' offers vector data"),
+        (("spaces", "unet", "--dataset", "mnist1d"), "'mnist1d' offers vector and signal data"),
     ]:
         done = nas_skip_cli(*args)
         assert done.returncode == 2
@@ -48,11 +48,16 @@ def test_spaces_errors_are_one_line() -> None:
 def test_train_writes_weights_and_metrics(tmp_path: Path) -> None:
     out = tmp_path / "run"
     genotype = EXAMPLES / "rezero_mlp.json"
-    done = nas_skip_cli("train", genotype, "--dataset", "mnist1d", "--epochs", "2", "--out", out)
+    done = nas_skip_cli("train", genotype, "--dataset", "mnist1d", "--epochs", "2", "--out", out,
+                        "--optimizer", "adamw", "--lr", "0.003", "--grad-clip", "1",
+                        "--warmup-epochs", "0.5")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "validation accuracy:" in done.stdout and "weights.pt" in done.stdout
+    assert "training error:" in done.stdout  # measured: train is where one studies fitting
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["epochs"] == 2
+    recipe = {k: metrics["config"][k] for k in ("optimizer", "lr", "grad_clip", "warmup_epochs")}
+    assert recipe == {"optimizer": "adamw", "lr": 0.003, "grad_clip": 1.0, "warmup_epochs": 0.5}
     g = Genotype.from_json((out / "genotype.json").read_text())
     model = build(g)
     model.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
@@ -65,8 +70,28 @@ def test_train_errors_are_one_line(tmp_path: Path) -> None:
         (("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
         (("--dataset", "mnist1d", "--lr", "-1"), "lr"),
         (("--dataset", "mnist1d", "--optimizer", "lion"), "optimizer"),
+        (("--dataset", "mnist1d", "--grad-clip", "0"), "grad_clip"),
+        (("--dataset", "mnist1d", "--warmup-epochs", "-1"), "warmup_epochs"),
     ]:
         done = nas_skip_cli("train", genotype, "--epochs", "1", "--out", tmp_path, *args)
         assert done.returncode == 2, done.stdout
         assert done.stderr.startswith("error: ") and words in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_train_takes_signal_genotypes_as_signals(tmp_path: Path) -> None:
+    doc = {
+        "schema": 1,
+        "input": {"shape": [1, 40]},
+        "nodes": [
+            {"id": "c", "op": "conv1d_k5_bn_relu", "channels": 4, "stride": 2},
+            {"id": "head", "op": "gap1d_linear", "classes": 10},
+        ],
+        "edges": [{"src": "input", "dst": "c"}, {"src": "c", "dst": "head"}],
+        "output": "head",
+    }
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    done = nas_skip_cli("train", tmp_path / "g.json", "--dataset", "mnist1d", "--epochs", "1",
+                        "--out", tmp_path / "run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "validation accuracy:" in done.stdout

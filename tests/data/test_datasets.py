@@ -97,8 +97,8 @@ def test_offline_dataset_matches_its_registry_entry(
             (len(x), *ds.input_shape[1:]) if ds.task == "segmentation" else (len(x),)
         )
         assert 0 <= int(y.min()) and int(y.max()) < ds.num_classes
-        if domain != "vector" or name == "digits":
-            assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0  # pixels in [0, 1]
+        if name != "mnist1d":  # MNIST-1D's signals are standardised; pixels lie in [0, 1]
+            assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
 
 
 def test_default_domain_and_names_are_forgiving(shared_cache: Path) -> None:
@@ -112,6 +112,15 @@ def test_digits_vector_is_the_flattened_image(shared_cache: Path) -> None:
     assert torch.equal(img.x_train.reshape(len(img.x_train), -1), vec.x_train)
     assert torch.equal(img.y_test, vec.y_test)
     assert float(img.x_train.max()) == 1.0  # scaled by 16, the largest pixel count
+
+
+def test_mnist1d_signal_is_the_vector_as_one_channel(shared_cache: Path) -> None:
+    vec = load_dataset("mnist1d", cache_dir=shared_cache)
+    sig = load_dataset("mnist1d", "signal", cache_dir=shared_cache)
+    assert vec.domain == "vector" and sig.input_shape == (1, 40)
+    assert torch.equal(sig.x_train[:, 0], vec.x_train)
+    assert torch.equal(sig.x_test[:, 0], vec.x_test)
+    assert torch.equal(sig.y_val, vec.y_val)
 
 
 def test_digits_split_is_stratified_and_covers_every_sample() -> None:
@@ -333,7 +342,7 @@ def test_unknown_name_lists_the_datasets() -> None:
 @pytest.mark.parametrize(
     ("name", "domain", "supported"),
     [
-        ("mnist1d", "image", "vector"),
+        ("mnist1d", "image", "vector, signal"),
         ("shapes", "segmentation", "image"),
         ("digits", "segmentation", "image, vector"),
         ("cifar10", "vector", "image"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from helpers import chain
 
-from nas_skip.genotype import Genotype, costs
+from nas_skip.genotype import Genotype, GenotypeError, costs
 
 
 def shapes_of(doc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -35,6 +35,16 @@ def shapes_of(doc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         ({"op": "linear", "features": 3}, [7], (3,)),
         ({"op": "layernorm_linear_relu", "features": 9}, [7], (9,)),
         ({"op": "linear_head", "classes": 2}, [7], (2,)),
+        ({"op": "conv1d_k3_bn_relu", "channels": 8}, [1, 40], (8, 40)),
+        ({"op": "conv1d_k5_bn_relu", "channels": 8, "stride": 2}, [1, 40], (8, 20)),
+        ({"op": "conv1d_k7_bn", "channels": 4, "stride": 3}, [2, 10], (4, 4)),
+        ({"op": "conv1d_k1_bn_relu", "channels": 5, "stride": 2}, [3, 7], (5, 4)),
+        ({"op": "sepconv1d_k5", "channels": 6, "stride": 2}, [3, 9], (6, 5)),
+        ({"op": "maxpool1d_k3", "stride": 2}, [3, 9], (3, 5)),
+        ({"op": "avgpool1d_k3"}, [3, 9], (3, 9)),
+        ({"op": "gap1d_linear", "classes": 10}, [64, 5], (10,)),
+        ({"op": "flatten1d_linear", "classes": 10}, [64, 5], (10,)),
+        ({"op": "relu"}, [3, 4], (3, 4)),
     ],
 )
 def test_op_shape_rules(node: dict[str, Any], input_shape: list[int], expected: tuple) -> None:
@@ -63,6 +73,33 @@ def test_merge_shapes() -> None:
     assert g.shapes["o"] == (16, 8, 8)  # a (6) ++ upsampled d (10); input zero-padded 4 -> 16
     assert g.plans["o"].additive[0].shortcut.resolved == "zero_pad"
     assert [m.edge.src for m in g.plans["o"].base] == ["a", "u"]  # topological order
+
+
+def test_merge_shapes_on_signals() -> None:
+    # as on images: concat widens, inputs align by length to the main path (the last)
+    doc = chain(
+        [4, 8],
+        {"id": "a", "op": "conv1d_k3_bn_relu", "channels": 6},
+        {"id": "b", "op": "conv1d_k5_bn_relu", "channels": 6, "stride": 2},
+        {"id": "d", "op": "identity"},
+        {"id": "p", "op": "maxpool1d_k3", "stride": 2},
+        {"id": "o", "op": "identity"},
+        edges=[
+            {"src": "input", "dst": "d", "kind": "concat"},
+            {"src": "a", "dst": "d", "kind": "add", "align": "projection"},
+            {"src": "a", "dst": "o", "kind": "concat"},
+            {"src": "input", "dst": "o", "kind": "gated", "align": "zero_pad"},
+        ],
+    )
+    g = Genotype.from_json(doc)
+    assert g.shapes["d"] == (10, 4)  # b (6) ++ input subsampled (4); a projected 6 -> 10
+    assert g.plans["d"].additive[0].shortcut.module == (
+        "nn.Sequential(nn.Conv1d(6, 10, 1, stride=2, bias=False), nn.BatchNorm1d(10))"
+    )
+    assert g.shapes["o"] == (16, 2)  # a (6, 8) subsampled ++ p (10, 2); input padded 4 -> 16
+    assert g.plans["o"].base[0].shortcut.steps == ("{x}[:, :, ::4]",)
+    steps = g.plans["o"].additive[0].shortcut.steps
+    assert steps == ("{x}[:, :, ::4]", "F.pad({x}, (0, 0, 0, 12))")
 
 
 def test_first_additive_input_is_the_base() -> None:
@@ -120,6 +157,37 @@ def test_compound_strides_align_by_their_effective_factor() -> None:
     assert "stride=4" in (g.plans["c2"].additive[0].shortcut.module or "")
     doc["edges"][-1]["align"] = "zero_pad"
     assert "::4, ::4" in Genotype.from_json(doc).plans["c2"].additive[0].shortcut.steps[0]
+
+
+def test_compound_strides_on_signals_and_lengths_that_cannot_align() -> None:
+    # 10 -> 5 -> 3 after two stride-2 convs: the skip from the input subsamples by 4
+    doc = chain(
+        [3, 10],
+        {"id": "c0", "op": "conv1d_k3_bn_relu", "channels": 8, "stride": 2},
+        {"id": "c1", "op": "conv1d_k5_bn_relu", "channels": 8, "stride": 2},
+        {"id": "c2", "op": "relu"},
+        edges=[{"src": "input", "dst": "c2", "kind": "add", "align": "projection"}],
+    )
+    g = Genotype.from_json(doc)
+    assert g.shapes["c2"] == (8, 3)
+    assert "nn.Conv1d(3, 8, 1, stride=4, bias=False)" in (
+        g.plans["c2"].additive[0].shortcut.module or ""
+    )
+    doc["edges"][-1]["align"] = "zero_pad"
+    assert Genotype.from_json(doc).plans["c2"].additive[0].shortcut.steps == (
+        "{x}[:, :, ::4]",
+        "F.pad({x}, (0, 0, 0, 5))",
+    )
+    # an add of length 4 into length 10: no integer up-sampling factor; the error names it
+    doc = chain(
+        [3, 10],
+        {"id": "c", "op": "conv1d_k3_bn_relu", "channels": 3, "stride": 3},
+        {"id": "r", "op": "relu"},
+        edges=[{"src": "input", "dst": "r"}],
+    )
+    doc["edges"][1]["kind"] = "add"
+    with pytest.raises(GenotypeError, match=r"edge c -> r: spatial size \[4\] cannot be"):
+        Genotype.from_json(doc)
 
 
 def test_topology_features() -> None:

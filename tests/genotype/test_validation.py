@@ -83,7 +83,7 @@ CASES = [
     ("edges", ..., ["missing 'edges'"]),
     ("output", ..., ["missing 'output'"]),
     ("input", [3, 8, 8], ["input", "shape"]),
-    ("input.shape", [3, 8], ["input.shape", "[channels, height, width]"]),
+    ("input.shape", [3, 8, 8, 8], ["input.shape", "[channels, length]", "[channels, height"]),
     ("input.shape", [3, 0, 8], ["input.shape"]),
     ("input.shape", [True], ["input.shape"]),
     ("nodes", {"a": 1}, ["nodes", "list"]),
@@ -206,6 +206,13 @@ def test_op_domain_is_checked() -> None:
     doc = image_doc()
     doc["nodes"][0] = {"id": "c1", "op": "linear_relu", "features": 4}
     assert "takes vector input, got shape [3, 8, 8]; image ops:" in error_of(doc)
+    doc = chain([1, 40], {"id": "c", "op": "conv3x3_bn_relu", "channels": 4})
+    m = error_of(doc)
+    assert "takes image input, got shape [1, 40]; signal ops: avgpool1d_k3, conv1d_k1" in m
+    doc = chain([1, 40], {"id": "h", "op": "gap_linear", "classes": 2})
+    assert "op 'gap_linear' takes image input" in error_of(doc)
+    doc = chain([3, 8, 8], {"id": "h", "op": "gap1d_linear", "classes": 2})
+    assert "op 'gap1d_linear' takes signal input, got shape [3, 8, 8]" in error_of(doc)
 
 
 def test_shape_conflicts_in_a_merge() -> None:

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from nas_skip.data import load_dataset
 from nas_skip.search import SearchConfig, search, top_trials
 from nas_skip.search._export import export_trial
+from nas_skip.search._weights import kept_weights, removed_weights
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -109,13 +110,15 @@ def test_duplicates_reuse_a_finished_trial(
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path: Path, backend: str) -> None:
-    # momentum 2.0 is refused by the trainer: the trials that draw it fail, the others run
-    space = write_space(tmp_path, "flaky", extra="  momentum: [0.9, 2.0]")
+    # two layers 2**20 wide need 4 TiB of weights: the trials that draw that width fail
+    # when the network is built, the others run
+    space = write_space(tmp_path, "flaky", depth="2", width=f"[8, {2**20}]")
     result = run(tmp_path, backend, space, trials=4, sampler="random")
     failed = [t for t in result.study.get_trials() if t.state == TrialState.FAIL]
     assert result.finished == 4 and failed
     for t in failed:
-        assert "momentum" in t.user_attrs["fail_reason"]
+        assert t.params["width"] == 2**20
+        assert "can't allocate memory" in t.user_attrs["fail_reason"]
 
 
 def test_several_objectives_make_a_pareto_front(
@@ -124,10 +127,25 @@ def test_several_objectives_make_a_pareto_front(
     result = run(tmp_path, backend, tiny_space, trials=5, objectives=("accuracy", "params"))
     study = result.study
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["accuracy", "params"]  # not "Objective 0" in the dashboard
     front = top_trials(study, 50)
     assert front and all(len(t.values) == 2 for t in front)
     assert {t.number for t in front} <= {t.number for t in study.best_trials}
     assert front[0].values[0] == max(t.values[0] for t in front)  # the most accurate first
+
+
+def test_keep_leaves_exactly_the_best_k_weights(
+    tmp_path: Path, backend: str, tiny_space: Path
+) -> None:
+    result = run(tmp_path, backend, tiny_space, trials=6, keep=2, sampler="random",
+                 pruning=False)  # fmt: skip
+    study = result.study
+    removed = removed_weights(study)
+    kept = {t.number for t in study.trials if kept_weights(t, removed) is not None}
+    assert kept == {t.number for t in top_trials(study, 2)}
+    files = [p for p in (tmp_path / "artifacts").iterdir() if b"<svg" not in p.read_bytes()]
+    assert sorted(p.name for p in files) == sorted(study.trials[n].user_attrs["weights_artifact"]
+                                                   for n in kept)  # fmt: skip
 
 
 def test_export_of_the_best_reproduces_its_validation_accuracy(

@@ -88,6 +88,64 @@ def test_a_study_of_another_search_is_refused_untouched(tmp_path: Path, tiny_spa
     assert len(first.study.get_trials()) == 1
 
 
+def test_training_flags_fix_the_space_s_values_and_belong_to_the_study(
+    tmp_path: Path, tiny_space: Path
+) -> None:
+    fixed = {"optimizer": "adamw", "lr": 0.003, "grad_clip": 1.0, "warmup_epochs": 0.5}
+    result = search(config(tmp_path, tiny_space, trials=2, study="f", train=fixed),
+                    progress=False)  # fmt: skip
+    assert result.study.user_attrs["train"] == fixed
+    done = [t for t in result.study.get_trials() if t.state == TrialState.COMPLETE]
+    assert done and all(not any(k.startswith("train:") for k in t.params) for t in done)
+    # the training split is not evaluated during a search unless asked for
+    assert all("train_error" not in t.user_attrs for t in done)
+    with pytest.raises(SearchError, match=r"made with train=\{.*'lr': 0.003.*\}, not \{\}"):
+        search(config(tmp_path, tiny_space, trials=3, study="f"), progress=False)
+    assert len(result.study.get_trials()) == len(optuna.load_study(
+        study_name="f", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials())  # fmt: skip
+    measured = search(config(tmp_path, tiny_space, trials=1, study="m", train_error=True),
+                      progress=False)  # fmt: skip
+    trial = measured.study.best_trial
+    assert 0.0 <= trial.user_attrs["train_error"] <= 1.0
+
+
+def test_diverged_trials_are_counted_as_such(tmp_path: Path, tiny_space: Path) -> None:
+    result = search(config(tmp_path, tiny_space, trials=3, train={"lr": 1e6}), progress=False)
+    trials = result.study.get_trials()
+    assert result.finished == 3 and result.diverged == result.pruned == 3
+    assert all(t.user_attrs["pruned_reason"].startswith("diverged: training diverged in epoch")
+               for t in trials if "duplicate_of" not in t.user_attrs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"lr": -1.0}, "--lr: must be a finite number > 0, got -1.0"),
+        ({"optimizer": "adam"}, "--optimizer: must be one of 'sgd', 'adamw', got 'adam'"),
+        ({"grad_clip": 0.0}, "--grad-clip: must be a finite number > 0 or None, got 0.0"),
+        ({"epochs": 3}, "--epochs: is not a training setting (settings: optimizer, lr"),
+    ],
+)
+def test_bad_training_flags_name_the_flag(train: dict[str, object], message: str) -> None:
+    with pytest.raises(SearchError) as info:
+        SearchConfig(space="deep_mlp", train=train)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_a_space_train_value_no_run_accepts_is_refused_before_the_study(
+    tmp_path: Path,
+) -> None:
+    from conftest import write_space
+
+    from nas_skip.spaces import SpaceError
+
+    bad = write_space(tmp_path, "bad", extra="  warmup_epochs: -1")
+    with pytest.raises(SpaceError, match=r"bad.yaml: train.warmup_epochs: TrainConfig.warm"):
+        search(config(tmp_path, bad, trials=1), progress=False)
+    assert not (tmp_path / "study.db").exists() or not optuna.get_all_study_names(
+        f"sqlite:///{tmp_path / 'study.db'}")  # fmt: skip
+
+
 def test_bad_storage_is_one_clear_error(tmp_path: Path, tiny_space: Path) -> None:
     with pytest.raises(SearchError, match="--storage postgresql://nobody@127.0.0.1:1/x"):
         search(config(tmp_path, tiny_space, storage="postgresql://nobody@127.0.0.1:1/x"),

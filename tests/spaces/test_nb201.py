@@ -100,7 +100,11 @@ def test_the_space_samples_readable_edges_and_records_the_arch() -> None:
     params = dict(zip(names, BEST, strict=True))
     g = space.sample(optuna.trial.FixedTrial(params))
     assert nb201.cell_of(g) == BEST
-    assert space.attrs(params) == {"nb201_arch": nb201.arch_string(BEST)}
+    attrs = space.attrs(params)
+    assert attrs["nb201_arch"] == nb201.arch_string(BEST)
+    # in the cell's terms: 0 -> 1 -> 2 -> 3 are three convs, and skip_connect 0 -> 3 is
+    # an add skip across the whole cell (the compiled graph counts 15 cells and more)
+    assert (attrs["depth"], attrs["skips"], attrs["longest_skip"]) == (3, {"add": [3]}, 3)
     # NAS-Bench-201's ResNet-like best cell: ~1.07M parameters with 10 classes
     bound = load_space("nb201", "cifar10")
     g10 = bound.sample(optuna.trial.FixedTrial(params))

@@ -67,7 +67,11 @@ CASES = [
     ("extra", 1, "extra: unknown key (keys: name, description"),
     ("name", ..., "name: missing"),
     ("name", 3, "name: must be a string"),
-    ("domain", "audio", "domain: unknown domain 'audio' (domains: vector, image, segmentation)"),
+    (
+        "domain",
+        "audio",
+        "domain: unknown domain 'audio' (domains: vector, signal, image, segmentation)",
+    ),
     (
         "family",
         "rnn",
@@ -79,6 +83,8 @@ CASES = [
     ("skeleton.ops", ["linear_relu", "conv3x3_bn"], "skeleton.ops[1]: unknown op 'conv3x3_bn'"),
     ("skeleton.ops", [], "skeleton.ops: must be a non-empty list of ops"),
     ("skeleton.ops", ["linear_head"], "skeleton.ops: a head op cannot be a layer op"),
+    ("skeleton.stem", "linear_head", "skeleton.stem: a head op cannot be the stem"),
+    ("skeleton.head", "linear", "skeleton.head[0]: unknown head 'linear' (heads: linear_head)"),
     ("skeleton.kinds", ["none", "sum"], "skeleton.kinds[1]: unknown kind 'sum' (kinds: add"),
     ("skeleton.merge_op", "warp", "skeleton.merge_op[0]: unknown op 'warp' (ops: identity"),
     ("skeleton.depth", {"low": 5, "high": 2}, "skeleton.depth: range [5, 2] must be numbers"),
@@ -113,7 +119,7 @@ def test_file_level_errors(tmp_path: Path) -> None:
 
 def test_family_rules(tmp_path: Path) -> None:
     doc = with_("family", "stages")
-    assert "family 'stages' needs an image or segmentation domain" in error(tmp_path, doc)
+    assert "family 'stages' needs a signal, image or segmentation domain" in error(tmp_path, doc)
     doc = yaml.safe_load(yaml.safe_dump(GOOD))
     doc.update(domain="image", family="unet")
     doc["skeleton"] = {"depth": 3, "width": 8, "long_kinds": ["add"], "short_kinds": ["none"]}
@@ -134,3 +140,27 @@ def test_family_rules(tmp_path: Path) -> None:
     assert "skeleton.shortcut[0]: unknown align 'auto' (aligns: zero_pad, projection)" in (
         error(tmp_path, doc)
     )
+
+
+def test_signal_spaces(tmp_path: Path) -> None:
+    doc = with_("domain", "signal")
+    doc["family"] = "stages"
+    doc["skeleton"] = {"depth": 2, "width": 8, "ops": ["conv1d_k5_bn_relu", "maxpool1d_k3"],
+                       "kinds": ["add"], "shortcut": ["zero_pad"]}  # fmt: skip
+    spec = read_spec(write(tmp_path, doc))
+    assert spec.skeleton["stem"] is None and spec.skeleton["head"] is None  # domain defaults
+    doc["skeleton"].update(stem="conv1d_k7_bn_relu", head="flatten1d_linear")
+    spec = read_spec(write(tmp_path, doc))
+    assert spec.skeleton["stem"] == "conv1d_k7_bn_relu"
+    assert spec.skeleton["head"] == "flatten1d_linear"
+    doc["skeleton"]["head"] = "gap_linear"
+    message = error(tmp_path, doc)
+    assert (
+        "skeleton.head[0]: unknown head 'gap_linear' (heads: flatten1d_linear, gap1d_" in message
+    )
+    doc["skeleton"]["head"] = "gap1d_linear"
+    doc["skeleton"]["ops"] = ["conv3x3_bn_relu"]
+    message = error(tmp_path, doc)
+    assert "skeleton.ops[0]: unknown op 'conv3x3_bn_relu' (ops: avgpool1d_k3" in message
+    doc["family"] = "cell"
+    assert "family 'cell' needs an image or segmentation domain" in error(tmp_path, doc)

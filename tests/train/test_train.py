@@ -248,6 +248,41 @@ def test_adamw_clipping_smoothing_and_a_constant_schedule_train() -> None:
     assert result.val_accuracy > 0.6
 
 
+def test_warmup_ramps_the_rate_step_by_step_then_hands_over_to_the_schedule() -> None:
+    from nas_skip.train._loop import _Warmup
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=0.4)
+    optimizer.param_groups[0]["scheduled_lr"] = 0.4
+    warmup, seen = _Warmup(4), []
+    for _ in range(6):
+        warmup.step(optimizer)
+        seen.append(optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+
+
+def test_warmup_and_clipping_train_a_rate_that_diverges_without_them() -> None:
+    # the residual MLP at lr 5 with SGD blows up in its first epoch; warmed up over two
+    # epochs with clipped gradients, the same run at the same rate trains
+    config = dataclasses.replace(FAST, epochs=6, lr=5.0, schedule="constant")
+    with pytest.raises(TrialDiverged, match="set grad_clip or warmup_epochs"):
+        train(residual_mlp(), vector_dataset(), config)
+    steady = dataclasses.replace(config, warmup_epochs=2.0, grad_clip=0.5)
+    result = train(residual_mlp(), vector_dataset(), steady)
+    assert result.val_accuracy > 0.6  # chance is 0.25
+    # the epoch's scheduled rate is what the history records, warm-up or not
+    assert {m.lr for m in result.history} == {5.0}
+
+
+def test_the_training_split_is_evaluated_only_when_asked() -> None:
+    on = train(residual_mlp(), vector_dataset(), FAST)
+    off = train(residual_mlp(), vector_dataset(), dataclasses.replace(FAST, train_error=False))
+    assert on.train_error is not None and 0.0 <= on.train_error <= 1.0
+    assert off.train_error is None
+    # nothing else changes: the same weights, the same scores
+    assert (off.val_accuracy, off.val_loss) == (on.val_accuracy, on.val_loss)
+
+
 def test_segmentation_reports_miou_and_pixel_accuracy() -> None:
     ds = segmentation_dataset()
     config = dataclasses.replace(FAST, epochs=4, lr=0.1, batch_size=16)
@@ -331,6 +366,9 @@ def test_bad_dataset_splits_are_reported() -> None:
         ("schedule", "step", "'cosine', 'constant'"),
         ("label_smoothing", 1.0, "in [0, 1)"),
         ("grad_clip", 0.0, "> 0 or None"),
+        ("warmup_epochs", -0.5, ">= 0"),
+        ("warmup_epochs", math.inf, ">= 0"),
+        ("train_error", "no", "true or false"),
         ("seed", -1, "in [0, "),
         ("threads", 0, "in [1, 1024]"),
         ("device", "tpu", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
@@ -392,3 +430,16 @@ def test_train_to_dir_refuses_a_file_as_the_directory(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(TrainError, match="exists and is not a directory"):
         train_to_dir(residual_mlp(), vector_dataset(), FAST, target, progress=False)
+
+
+def test_metrics_json_names_the_score_miou_for_segmentation(tmp_path: Path) -> None:
+    seg = train_to_dir(small_unet(), segmentation_dataset(), FAST, tmp_path / "s", progress=False)
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["metric"] == "mIoU" and metrics["task"] == "segmentation"
+    assert (metrics["val_miou"], metrics["test_miou"]) == (seg.val_accuracy, seg.test_accuracy)
+    assert "val_accuracy" not in metrics and "test_accuracy" not in metrics
+    assert all("val_accuracy" not in e and "val_miou" in e for e in metrics["history"])
+    assert metrics["val_pixel_accuracy"] == seg.val_pixel_accuracy  # the other score
+    train_to_dir(residual_mlp(), vector_dataset(), FAST, tmp_path / "c", progress=False)
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["metric"] == "accuracy" and "val_accuracy" in metrics
