@@ -6,6 +6,27 @@ genotype included) can raise these errors.
 
 from __future__ import annotations
 
+import reprlib
+
+#: how much of a value an error message shows: a short prefix of each string and number,
+#: the first items of each list or mapping, two levels deep
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel = 2
+_BRIEF.maxtuple = _BRIEF.maxlist = _BRIEF.maxdict = _BRIEF.maxset = _BRIEF.maxfrozenset = 6
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlong = 40
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` for an error message, bounded whatever the input: a YAML alias bomb
+    or a 5,000-digit integer reads as a short prefix, never as megabytes (or a crash)."""
+    try:
+        text = _BRIEF.repr(value)
+    except ValueError:  # an int too long for str() (sys.set_int_max_str_digits)
+        digits = int(value.bit_length() * 0.30103) if isinstance(value, int) else 0
+        return f"<an integer of about {digits} digits>" if digits else f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
 
 class NasSkipError(Exception):
     """Root of every error nas-skip raises on bad user input.

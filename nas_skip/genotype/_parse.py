@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas_skip.errors import GenotypeError
+from nas_skip.errors import GenotypeError, brief
 from nas_skip.merges import ALIGNS, MERGES
 from nas_skip.ops import OPS, Param
 
@@ -57,7 +57,7 @@ def check_id(value: Any, where: str) -> str:
     """A node id: a plain identifier, not a Python keyword, not the reserved 'input'."""
     if not isinstance(value, str) or not _ID.fullmatch(value) or keyword.iskeyword(value):
         raise GenotypeError(
-            f"{where}: id {value!r} is not a plain identifier "
+            f"{where}: id {brief(value)} is not a plain identifier "
             "(letters, digits and _, not starting with a digit, at most 64, not a keyword)"
         )
     return value
@@ -72,7 +72,7 @@ def check_params(
         if key not in declared:
             allowed = _choices(declared) if declared else "none"
             raise GenotypeError(
-                f"{where}: {owner} has no parameter {key!r} (parameters: {allowed})"
+                f"{where}: {owner} has no parameter {brief(key)} (parameters: {allowed})"
             )
         spec = declared[key]
         ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -80,7 +80,7 @@ def check_params(
             ok_type = ok_type and isinstance(value, int)
         if not ok_type or not (spec.low <= value <= spec.high):
             raise GenotypeError(
-                f"{where}: parameter {key!r} must be {spec.describe()}, got {value!r}"
+                f"{where}: parameter {brief(key)} must be {spec.describe()}, got {brief(value)}"
             )
         full[key] = spec.type(value)
     for key, spec in declared.items():
@@ -104,7 +104,7 @@ def parse_input_shape(doc: Any) -> tuple[int, ...]:
     ):
         raise GenotypeError(
             f"input.shape: must be [features], [channels, length] or [channels, height, width] "
-            f"of positive integers, got {shape!r}"
+            f"of positive integers, got {brief(shape)}"
         )
     return tuple(shape)
 
@@ -118,12 +118,12 @@ def parse_node(doc: Any, index: int) -> Node:
     node_id = check_id(doc["id"], where)
     if node_id == INPUT:
         raise GenotypeError(f"{where}: id 'input' is reserved for the genotype's input")
-    where = f"node {node_id!r}"
+    where = f"node {brief(node_id)}"
     op = doc.get("op")
     if op not in OPS:
-        raise GenotypeError(f"{where}: unknown op {op!r} (ops: {_choices(OPS)})")
+        raise GenotypeError(f"{where}: unknown op {brief(op)} (ops: {_choices(OPS)})")
     params = {k: v for k, v in doc.items() if k not in ("id", "op")}
-    check_params(params, OPS[op].params, where, f"op {op!r}")
+    check_params(params, OPS[op].params, where, f"op {brief(op)}")
     return Node(node_id, op, params)
 
 
@@ -133,24 +133,24 @@ def parse_edge(doc: Any, index: int, ids: set[str]) -> Edge:
         raise GenotypeError(f"{where}: must be an object with 'src' and 'dst'")
     for end in ("src", "dst"):
         if end not in doc:
-            raise GenotypeError(f"{where}: missing {end!r}")
+            raise GenotypeError(f"{where}: missing {brief(end)}")
         if not isinstance(doc[end], str):
-            raise GenotypeError(f"{where}: {end} must be a node id, got {doc[end]!r}")
+            raise GenotypeError(f"{where}: {end} must be a node id, got {brief(doc[end])}")
     src, dst = doc["src"], doc["dst"]
     for end, value in (("src", src), ("dst", dst)):
         if value not in ids and value != INPUT:
-            raise GenotypeError(f"{where} ({src} -> {dst}): {end} {value!r} is not a node")
+            raise GenotypeError(f"{where} ({src} -> {dst}): {end} {brief(value)} is not a node")
     where = f"edge {src} -> {dst}"
     if dst == INPUT:
         raise GenotypeError(f"{where}: no edge may enter 'input'")
     kind = doc.get("kind", "seq")
     if kind not in MERGES:
-        raise GenotypeError(f"{where}: unknown kind {kind!r} (kinds: {_choices(MERGES)})")
+        raise GenotypeError(f"{where}: unknown kind {brief(kind)} (kinds: {_choices(MERGES)})")
     align = doc.get("align", "auto")
     if align not in ALIGNS:
-        raise GenotypeError(f"{where}: unknown align {align!r} (aligns: {_choices(ALIGNS)})")
+        raise GenotypeError(f"{where}: unknown align {brief(align)} (aligns: {_choices(ALIGNS)})")
     params = {k: v for k, v in doc.items() if k not in _EDGE_KEYS}
-    check_params(params, MERGES[kind].params, where, f"kind {kind!r}")
+    check_params(params, MERGES[kind].params, where, f"kind {brief(kind)}")
     return Edge(src, dst, kind, align, params)
 
 
@@ -160,18 +160,19 @@ def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], s
         raise GenotypeError("genotype: must be a JSON object")
     unknown = [k for k in doc if k not in _TOP_KEYS]
     if unknown:
-        raise GenotypeError(f"genotype: unknown key {unknown[0]!r} (keys: {', '.join(_TOP_KEYS)})")
+        keys = ", ".join(_TOP_KEYS)
+        raise GenotypeError(f"genotype: unknown key {brief(unknown[0])} (keys: {keys})")
     if doc.get("schema") != SCHEMA_VERSION:
         raise GenotypeError(
-            f"schema: must be {SCHEMA_VERSION}, got {doc.get('schema')!r} "
+            f"schema: must be {SCHEMA_VERSION}, got {brief(doc.get('schema'))} "
             "(this nas-skip reads genotype schema 1)"
         )
     for key in ("input", "nodes", "edges", "output"):
         if key not in doc:
-            raise GenotypeError(f"genotype: missing {key!r}")
+            raise GenotypeError(f"genotype: missing {brief(key)}")
     name = doc.get("name")
     if name is not None and not isinstance(name, str):
-        raise GenotypeError(f"name: must be a string, got {name!r}")
+        raise GenotypeError(f"name: must be a string, got {brief(name)}")
     shape = parse_input_shape(doc["input"])
     for key in ("nodes", "edges"):
         if not isinstance(doc[key], list):
@@ -181,7 +182,7 @@ def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], s
     for i, n in enumerate(doc["nodes"]):
         node = parse_node(n, i)
         if node.id in seen:
-            raise GenotypeError(f"nodes[{i}]: duplicate node id {node.id!r}")
+            raise GenotypeError(f"nodes[{i}]: duplicate node id {brief(node.id)}")
         seen.add(node.id)
         nodes.append(node)
     edges: list[Edge] = []
@@ -194,5 +195,5 @@ def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], s
         edges.append(edge)
     output = doc["output"]
     if not isinstance(output, str) or output not in seen:
-        raise GenotypeError(f"output: {output!r} is not a node (nodes: {_choices(seen)})")
+        raise GenotypeError(f"output: {brief(output)} is not a node (nodes: {_choices(seen)})")
     return shape, nodes, edges, output, name

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nas_skip.errors import NasSkipError
+from nas_skip.errors import NasSkipError, brief
 from nas_skip.evaluators import DEFAULT_EVALUATOR, EVALUATORS, EvaluatorSpec
 
 BACKENDS = ("local", "ray")
@@ -89,7 +89,7 @@ class SearchConfig:
         need(self.trials >= 1, "trials", f"must be at least 1, got {self.trials}")
         known = ", ".join(EVALUATORS)
         need(self.evaluator in EVALUATORS, "evaluator",
-             f"unknown evaluator {self.evaluator!r} (evaluators: {known})")  # fmt: skip
+             f"unknown evaluator {brief(self.evaluator)} (evaluators: {known})")  # fmt: skip
         spec = EVALUATORS[self.evaluator]
         if spec.epochs is not None:
             need(self.epochs in (None, spec.epochs), "epochs",
@@ -119,7 +119,8 @@ class SearchConfig:
              "must start with accuracy, e.g. accuracy or accuracy,params")  # fmt: skip
         for name in objectives:
             need(name in OBJECTIVES, "objectives",
-                 f"unknown objective {name!r} (objectives: {', '.join(OBJECTIVES)})")  # fmt: skip
+                 f"unknown objective {brief(name)} (objectives: "
+                 f"{', '.join(OBJECTIVES)})")  # fmt: skip
         need(len(set(objectives)) == len(objectives), "objectives", "names an objective twice")
         if self.sampler is not None:
             need(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from nas_skip.errors import NasSkipError
+from nas_skip.errors import NasSkipError, brief
 from nas_skip.merges import ALIGNS, MERGES
 from nas_skip.ops import OPS, ops_for
 from nas_skip.spaces._nb201 import NB201_OPS
@@ -153,7 +153,7 @@ class _Reader:
         for i, v in enumerate(value):
             if v not in allowed:
                 raise self.fail(
-                    f"{where}[{i}]", f"unknown {what} {v!r} ({what}s: {', '.join(allowed)})"
+                    f"{where}[{i}]", f"unknown {what} {brief(v)} ({what}s: {', '.join(allowed)})"
                 )
         return tuple(value)
 
@@ -176,14 +176,14 @@ class _Reader:
             low, high = value["low"], value["high"]
             if not (ok(low) and ok(high)) or low > high:
                 raise self.fail(
-                    where, f"range [{low!r}, {high!r}] must be numbers with low <= high"
+                    where, f"range [{brief(low)}, {brief(high)}] must be numbers with low <= high"
                 )
             log = value.get("log", False)
             if not isinstance(log, bool) or (log and low <= 0):
                 raise self.fail(where, "'log' must be true or false, and a log range positive")
             step = value.get("step")
             if step is not None and (not isinstance(step, int) or step < 1):
-                raise self.fail(where, f"'step' must be a positive integer, got {step!r}")
+                raise self.fail(where, f"'step' must be a positive integer, got {brief(step)}")
             if kind == "float_dim":
                 return Range(float(low), float(high), log)
             return Range(low, high, log, step)
@@ -197,7 +197,7 @@ class _Reader:
         ops = sorted(ops_for(OP_DOMAIN[self.domain]))
         if kind == "int":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise self.fail(where, f"must be a non-negative integer, got {value!r}")
+                raise self.fail(where, f"must be a non-negative integer, got {brief(value)}")
             return value
         if kind == "op":
             return self.names(where, value, ops, "op")[0]
@@ -256,10 +256,11 @@ def read_spec(path: Path) -> SpaceSpec:
         if key in doc and not isinstance(doc[key], str):
             raise r.fail(key, "must be a string")
     if doc["domain"] not in DOMAINS:
-        raise r.fail("domain", f"unknown domain {doc['domain']!r} (domains: {', '.join(DOMAINS)})")
+        domains = ", ".join(DOMAINS)
+        raise r.fail("domain", f"unknown domain {brief(doc['domain'])} (domains: {domains})")
     if doc["family"] not in FAMILIES:
         raise r.fail(
-            "family", f"unknown family {doc['family']!r} (families: {', '.join(FAMILIES)})"
+            "family", f"unknown family {brief(doc['family'])} (families: {', '.join(FAMILIES)})"
         )
     r.domain = doc["domain"]
     if doc["family"] == "stages" and r.domain == "vector":
@@ -279,7 +280,7 @@ def read_spec(path: Path) -> SpaceSpec:
         if key not in declared:
             raise r.fail(
                 f"skeleton.{key}",
-                f"unknown key for family {doc['family']!r} (keys: {', '.join(declared)})",
+                f"unknown key for family {brief(doc['family'])} (keys: {', '.join(declared)})",
             )
         skeleton[key] = r.value(f"skeleton.{key}", value, declared[key][0])
     for key, (_, required, default) in declared.items():

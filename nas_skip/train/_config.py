@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from nas_skip.errors import brief
 from nas_skip.train._errors import TrainError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -67,7 +68,7 @@ class TrainConfig:
         _check_float("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
         if not isinstance(self.train_error, bool):
             raise TrainError(
-                f"TrainConfig.train_error must be true or false, got {self.train_error!r}"
+                f"TrainConfig.train_error must be true or false, got {brief(self.train_error)}"
             )
         if self.grad_clip is not None:
             _check_float("grad_clip", self.grad_clip, 0.0, math.inf, low_open=True, none=True)
@@ -76,7 +77,7 @@ class TrainConfig:
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise TrainError(
                 "TrainConfig.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
-                f"got {self.device!r}"
+                f"got {brief(self.device)}"
             )
         _check_choice("amp", self.amp, SWITCHES)
         _check_choice("channels_last", self.channels_last, SWITCHES)
@@ -97,7 +98,8 @@ def _check_int(
     if not ok or value < low or (high is not None and value > high):  # type: ignore[operator]
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         tail = " or None" if none else ""
-        raise TrainError(f"TrainConfig.{name} must be an integer {bound}{tail}, got {value!r}")
+        got = brief(value)
+        raise TrainError(f"TrainConfig.{name} must be an integer {bound}{tail}, got {got}")
 
 
 def _check_float(
@@ -120,14 +122,14 @@ def _check_float(
             bound = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         tail = " or None" if none else ""
         raise TrainError(
-            f"TrainConfig.{name} must be a finite number {bound}{tail}, got {value!r}"
+            f"TrainConfig.{name} must be a finite number {bound}{tail}, got {brief(value)}"
         )
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
-        raise TrainError(f"TrainConfig.{name} must be one of {choices}, got {value!r}")
+        raise TrainError(f"TrainConfig.{name} must be one of {choices}, got {brief(value)}")
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,12 @@ def resolve(config: TrainConfig, image_input: bool) -> Placement:
     if device.type == "cuda":
         if not cuda:
             raise TrainError(
-                f"TrainConfig.device is {config.device!r} but CUDA is not available; "
+                f"TrainConfig.device is {brief(config.device)} but CUDA is not available; "
                 "use 'auto' or 'cpu'"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise TrainError(
-                f"TrainConfig.device is {config.device!r} but there are only "
+                f"TrainConfig.device is {brief(config.device)} but there are only "
                 f"{torch.cuda.device_count()} CUDA devices"
             )
     on_cuda = device.type == "cuda"

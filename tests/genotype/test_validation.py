@@ -278,3 +278,20 @@ def test_to_json_keeps_none_edges_and_omits_defaults() -> None:
     out = g.to_json()
     assert {"src": "input", "dst": "r", "kind": "none"} in out["edges"]
     assert {"src": "input", "dst": "c1"} in out["edges"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[[list(range(1000))] * 1000] * 1000, "x" * 1_000_000, 10**5000, {"a": "b" * 10**6}],
+    ids=["nested-list", "long-string", "5000-digit-int", "dict"],
+)
+def test_an_error_shows_a_bounded_prefix_of_a_huge_value(value: Any) -> None:
+    # a width given as a huge structure (aliases make one from a few bytes), string or
+    # integer (5,000 digits is past str()'s limit): one short line, never the value
+    doc = vector_doc()
+    doc["nodes"][0]["features"] = value
+    with pytest.raises(GenotypeError) as info:
+        Genotype.from_json(doc)
+    message = str(info.value)
+    assert message.startswith("node ") and "features" in message
+    assert len(message) < 400 and "\n" not in message

@@ -164,3 +164,27 @@ def test_signal_spaces(tmp_path: Path) -> None:
     assert "skeleton.ops[0]: unknown op 'conv3x3_bn_relu' (ops: avgpool1d_k3" in message
     doc["family"] = "cell"
     assert "family 'cell' needs an image or segmentation domain" in error(tmp_path, doc)
+
+
+def alias_bomb(levels: int) -> str:
+    """A list that YAML aliases expand to 9**levels strings, in a few hundred bytes."""
+    parts = ['&a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    parts += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return f"[[{', '.join(parts)}]]"
+
+
+@pytest.mark.parametrize("where", ["ops", "kinds", "width"])
+def test_an_alias_bomb_is_one_short_line(tmp_path: Path, where: str) -> None:
+    # 9**7 strings from 560 bytes: the message shows a bounded prefix of the value (it
+    # once held all of it: 351 MB, and one more level ran out of memory)
+    text = yaml.safe_dump(GOOD)
+    skeleton = text.index("skeleton:")
+    start = text.index(f"  {where}:", skeleton)
+    end = text.index("\n", start)
+    if text[end + 1 :].startswith("  - "):  # a block list: skip its items
+        while text[end + 1 :].startswith("  - "):
+            end = text.index("\n", end + 1)
+    doc = text[:start] + f"  {where}: {alias_bomb(7)}" + text[end:]
+    assert len(doc) < 2000
+    message = error(tmp_path, doc)
+    assert f"skeleton.{where}" in message and len(message) < 600
