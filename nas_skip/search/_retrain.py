@@ -292,24 +292,10 @@ class _Bar:
 
     def __init__(self, number: int, seeds: int, epochs: int, enabled: bool,
                  console: Console | None) -> None:  # fmt: skip
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from nas_skip.train import epoch_progress
 
         self.number, self.seeds, self.enabled = number, seeds, enabled
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console or Console(stderr=True),
-        )
+        self.progress = epoch_progress(console or Console(stderr=True))
         self.task = self.progress.add_task(f"trial {number}: retraining", total=seeds * epochs)
 
     def __enter__(self) -> _Bar:

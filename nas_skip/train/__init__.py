@@ -7,7 +7,7 @@ final validation and test scores, training error, parameters, FLOPs and latency.
 from nas_skip.train._config import TrainConfig
 from nas_skip.train._data import check_fit
 from nas_skip.train._errors import TrainError, TrialDiverged
-from nas_skip.train._loop import Callback, fit, train, train_to_dir
+from nas_skip.train._loop import Callback, epoch_progress, fit, train, train_to_dir
 from nas_skip.train._metrics import EpochMetrics, TrainResult
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "TrainResult",
     "TrialDiverged",
     "check_fit",
+    "epoch_progress",
     "fit",
     "train",
     "train_to_dir",

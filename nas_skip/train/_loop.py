@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -34,6 +34,10 @@ from nas_skip.train._metrics import (
     measure_latency_ms,
     named_scores,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 #: ``callback(epoch, metrics)`` after each epoch's validation; what it raises propagates.
 Callback = Callable[[int, EpochMetrics], None]
@@ -250,10 +254,9 @@ def _score(ev: Evaluation) -> float:
     return ev.miou if ev.miou is not None else ev.accuracy
 
 
-def _progress_bar(
-    stack: contextlib.ExitStack, epochs: int, genotype: Genotype
-) -> Callable[[EpochMetrics], None]:
-    """A rich progress bar over epochs, entered on ``stack``; returns its update function."""
+def epoch_progress(console: Console | None = None) -> Progress:
+    """The rich progress bar of training runs (description, bar, done/total, elapsed,
+    remaining); ``nas-skip train`` and ``nas-skip retrain`` show it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -263,15 +266,16 @@ def _progress_bar(
         TimeRemainingColumn,
     )
 
-    bar = stack.enter_context(
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    return Progress(*columns, console=console)
+
+
+def _progress_bar(
+    stack: contextlib.ExitStack, epochs: int, genotype: Genotype
+) -> Callable[[EpochMetrics], None]:
+    """A rich progress bar over epochs, entered on ``stack``; returns its update function."""
+    bar = stack.enter_context(epoch_progress())
     name = genotype.name or "genotype"
     task = bar.add_task(f"{name}: training", total=epochs)
 
