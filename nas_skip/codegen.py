@@ -15,17 +15,22 @@ forward pass is straight-line code in the genotype's topological order.
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas_skip.errors import NasSkipError
+from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import INPUT, Genotype, Merge, costs
 from nas_skip.merges import MERGES
 from nas_skip.ops import OPS, Shape
 
 # names the generated forward uses itself, or that would shadow what it uses
 _RESERVED = {"x", "m", "s", "g", "self", "torch", "nn", "F", "super"}
+# attributes that build() sets on the module it returns (a node id may not take them)
+_BUILD_ATTRIBUTES = {"genotype"}
+# the block classes the generated file defines: Block1, Block2, ...
+_BLOCK_CLASS = re.compile(r"Block[0-9]+")
 
 
 def _module_attributes() -> set[str]:
@@ -186,7 +191,8 @@ class _Writer:
     def __init__(self, g: Genotype, class_name: str) -> None:
         self.g = g
         self.class_name = class_name
-        self.reserved = _RESERVED | _module_attributes() | set(keyword.kwlist) | {class_name}
+        names = _RESERVED | _BUILD_ATTRIBUTES | _module_attributes() | set(keyword.kwlist)
+        self.reserved = names | {class_name}
 
     def mangle(self, body: _Body, node_id: str) -> str:
         name = "n" + node_id if node_id.startswith("_") else node_id
@@ -353,8 +359,36 @@ class _Writer:
         return text
 
 
+def check_class_name(class_name: str) -> str:
+    """``class_name`` if the generated file can define a class of that name.
+
+    Raises:
+        NasSkipError: it is not an ASCII identifier (Python folds other letters, so that
+            ``ｔｏｒｃｈ`` names ``torch``), is a keyword or a dunder, or is a name the
+            generated file defines, imports or uses (a block class ``Block1``: the network
+            would build itself in its own ``__init__``).
+    """
+    reason = ""
+    if not isinstance(class_name, str) or not class_name.isascii():
+        reason = "not an ASCII identifier"
+    elif not class_name.isidentifier() or keyword.iskeyword(class_name):
+        reason = "not a Python identifier, or a keyword"
+    elif class_name.startswith("__") and class_name.endswith("__"):
+        reason = "a dunder name"
+    elif class_name in _RESERVED or _BLOCK_CLASS.fullmatch(class_name):
+        reason = "a name the generated file defines or uses: torch, nn, F, super, Block1, ..."
+    if reason:
+        raise NasSkipError(
+            f"class_name (--class-name): {brief(class_name)} is not a usable Python class "
+            f"name ({reason})"
+        )
+    return class_name
+
+
 def generate_source(g: Genotype, class_name: str = "Net") -> str:
-    """The standalone PyTorch source of ``g`` as a class ``class_name`` (see module doc)."""
-    if not class_name.isidentifier() or keyword.iskeyword(class_name) or class_name in _RESERVED:
-        raise NasSkipError(f"class_name: {class_name!r} is not a usable Python class name")
-    return _Writer(g, class_name).source()
+    """The standalone PyTorch source of ``g`` as a class ``class_name`` (see module doc).
+
+    Raises:
+        NasSkipError: ``class_name`` cannot be used (see :func:`check_class_name`).
+    """
+    return _Writer(g, check_class_name(class_name)).source()

@@ -1,7 +1,10 @@
 """``nas-skip dashboard``: optuna-dashboard on a search's storage and artifact store.
 
-Bound to 127.0.0.1 unless told otherwise; the artifact store is the one the search
-wrote (recorded on the study), so the dashboard serves each trial's kept files. The
+Bound to 127.0.0.1 unless told otherwise. The artifacts served are those of the folders
+the user names (``--artifacts``, as given to the searches; else ``runs/artifacts``), for
+every study of the storage, and only by artifact id (:mod:`nas_skip.search._artifacts`);
+the folder a study records is never served from its say-so, only named when it is not
+among those served (:func:`unserved`). The
 parameter importances optuna-dashboard computes (PED-ANOVA) warn on every request of a
 young or conditional study; those warnings are kept out of the server's console.
 """
@@ -10,17 +13,18 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore
 
-from nas_skip.search._config import DEFAULT_RUNS, DEFAULT_STORAGE, SearchError
-from nas_skip.search._storage import make_storage
+from nas_skip.errors import brief
+from nas_skip.search._artifacts import RECORDED, ArtifactFolders, shown_folder
+from nas_skip.search._config import DEFAULT_STORAGE, SearchError
+from nas_skip.search._reading import open_existing
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -63,13 +67,19 @@ def default_storage() -> str:
     return url
 
 
-def artifact_dir(storage: optuna.storages.BaseStorage) -> Path:
-    """The artifact folder the studies of ``storage`` recorded (else runs/artifacts)."""
+def unserved(storage: optuna.storages.BaseStorage, store: ArtifactFolders) -> list[str]:
+    """One line for each study that records an artifact folder ``store`` does not serve
+    (its drawings and weights show as missing): the user may add it with ``--artifacts``."""
+    lines = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        recorded = summary.user_attrs.get("artifacts")
-        if recorded:
-            return Path(recorded)
-    return DEFAULT_RUNS / "artifacts"
+        recorded = summary.user_attrs.get(RECORDED)
+        if isinstance(recorded, str) and recorded and not store.serves(recorded):
+            lines.append(
+                f"study {brief(summary.study_name)} records its artifacts in "
+                f"{shown_folder(recorded)}, not served (serving {store}; add --artifacts "
+                "FOLDER to serve a folder)"
+            )
+    return lines
 
 
 def study_url(storage: optuna.storages.BaseStorage, base: str, study: str | None) -> str:
@@ -87,15 +97,24 @@ def study_url(storage: optuna.storages.BaseStorage, base: str, study: str | None
 
 
 @contextmanager
-def serving(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> Iterator[str]:
+def serving(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
+            artifacts: Sequence[str | Path] | None = None) -> Iterator[str]:  # fmt: skip
     """Serve the dashboard in a thread for the ``with`` block; yields the base URL.
 
-    ``port=0`` picks a free port (tests).
+    Args:
+        storage_url: an existing storage (none is created).
+        host, port: where to listen; ``port=0`` picks a free port (tests).
+        artifacts: the artifact folders to serve, for every study; None: runs/artifacts.
+
+    Raises:
+        SearchError: no such storage, or the port cannot be listened on.
     """
+    if not 0 <= port <= 65535:  # refused before the storage is opened
+        raise SearchError(f"--port: must be in [0, 65535] (0: any free port), got {brief(port)}")
     import optuna_dashboard
 
-    storage = make_storage(storage_url)
-    store = FileSystemArtifactStore(str(artifact_dir(storage)))
+    storage = open_existing(storage_url)
+    store = ArtifactFolders(artifacts)
     app = quiet_importances(optuna_dashboard.wsgi(storage, artifact_store=store))
     try:
         server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)

@@ -6,6 +6,7 @@ genotype included) can raise these errors.
 
 from __future__ import annotations
 
+import re
 import reprlib
 
 #: how much of a value an error message shows: a short prefix of each string and number,
@@ -26,6 +27,19 @@ def brief(value: object) -> str:
         digits = int(value.bit_length() * 0.30103) if isinstance(value, int) else 0
         return f"<an integer of about {digits} digits>" if digits else f"<{type(value).__name__}>"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+#: what a terminal must not be sent raw: C0 and C1 controls but tab and newline (ESC starts
+#: an escape sequence), lone surrogates (they cannot be encoded: printing them crashes), and
+#: the bidirectional overrides (they reorder what the rest of the line shows)
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal must not be sent raw written as its Python
+    escape (``\\x1b``, ``\\ud800``), as :func:`repr` writes it: a file path, study or space
+    name printed to the user can neither drive the terminal nor crash the print."""
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class NasSkipError(Exception):
@@ -49,5 +63,15 @@ class GenotypeError(NasSkipError, ValueError):
         self.edge = edge
 
 
-class GenotypeWarning(UserWarning):
+class NasSkipWarning(UserWarning):
+    """Root of the warnings nas-skip gives a user; the CLI prints each as one line
+    ``warning: <message>``."""
+
+
+class GenotypeWarning(NasSkipWarning):
     """A genotype was accepted after a repair, such as pruning dead nodes."""
+
+
+class SkippedTrialWarning(NasSkipWarning):
+    """A stored trial could not be read (a missing or invalid genotype, a ``duplicate_of``
+    that names no original) and was left out, as ``nas-skip report`` does."""

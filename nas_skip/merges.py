@@ -9,12 +9,13 @@ pad features) or projection (strided 1x1 conv + BN, transposed conv + BN, or lin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nas_skip.errors import GenotypeError
-from nas_skip.ops import Param, Shape
+from nas_skip.ops import Param, Shape, _atom
 
 EdgeParams = Mapping[str, Any]
 
@@ -115,25 +116,38 @@ class Shortcut:
     flops: int = 0
 
     def call(self, m: str, x: str) -> str:
+        """The forward expression that aligns ``x`` (with the module ``m``); an input with a
+        top-level operator is parenthesised before a step subscripts or calls it."""
         for step in self.steps:
-            x = step.format(x=x, m=m)
+            x = step.format(x=_atom(x), m=m)
         return x
+
+
+def _strides(a: int, b: int) -> tuple[int, float]:
+    """The strides ``f`` with ``ceil(a / f) == b``, as the interval ``[low, high]``.
+
+    ``ceil(a / f) == b`` iff ``b - 1 < a / f <= b``: ``f >= ceil(a / b)`` and, for ``b > 1``,
+    ``f <= (a - 1) // (b - 1)``; for ``b == 1`` every ``f >= a`` works."""
+    return -(-a // b), (a - 1) // (b - 1) if b > 1 else math.inf
 
 
 def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
     """("same" | "down" | "up", factor) taking src's (H, W) or (L,) to dst's, or None.
 
-    One factor serves every spatial axis, as one strided op downsamples them all."""
+    One factor serves every spatial axis, as one strided op downsamples them all. The
+    factor is found in closed form (intervals of strides intersected across the axes), so
+    the work does not grow with the sizes: a length of 10**12 costs what a length of 8 does.
+    """
     s, d = src[1:], dst[1:]
     if s == d:
         return "same", 1
     if all(a >= b for a, b in zip(s, d, strict=True)):
-        # the smallest stride f with ceil(s / f) == d (several convs compound their strides)
-        for f in range(max(2, -(-s[0] // d[0])), s[0] + 1):
-            if all(-(-a // f) == b for a, b in zip(s, d, strict=True)):
-                return "down", f
-            if -(-s[0] // f) < d[0]:
-                break
+        # the smallest stride f >= 2 with ceil(s / f) == d on every axis (several strided
+        # ops compound their strides into one)
+        bounds = [_strides(a, b) for a, b in zip(s, d, strict=True)]
+        low = max(2, *(lo for lo, _ in bounds))
+        if all(low <= hi for _, hi in bounds):
+            return "down", low
     elif all(a <= b and b % a == 0 and b // a == d[0] // s[0] for a, b in zip(s, d, strict=True)):
         return "up", d[0] // s[0]
     return None

@@ -13,7 +13,7 @@ matrix products, per sample; element-wise ops, norms and pooling count as zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,19 @@ Params = Mapping[str, Any]
 
 #: Domains by input rank: image tensors are (C, H, W), signals (C, L), vectors (F,).
 DOMAINS = {3: "image", 2: "signal", 1: "vector"}
+
+#: The most elements one sample's tensor may hold (the input, a node's merged input or its
+#: output): what a signed 64-bit index reaches, the most a PyTorch tensor can have. A
+#: larger shape is refused, so that every size nas-skip computes stays a modest integer.
+MAX_ELEMENTS = 2**63 - 1
+
+
+def elements(shape: Sequence[int]) -> int:
+    """How many elements a tensor of ``shape`` holds (per sample)."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 @dataclass(frozen=True)

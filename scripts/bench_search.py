@@ -19,7 +19,12 @@ Prints one JSON line:
   wall-clock ratio, which also counts starting worker processes or Ray actors.
 - ``dedup_saved``: the fraction of trainings that dedup saved in a search of a small space.
 
-``--quick`` runs fewer trials (noisier); ``--no-ray`` leaves Ray out.
+- ``big_study``: per-trial overhead and start-up when the study already holds 0, 500,
+  2,000 and 10,000 trials, against plain ``study.optimize`` on the same storage (see
+  ``scripts/bench_big_study.py``, which also runs alone).
+
+``--quick`` runs fewer trials (noisier) and big studies up to 2,000; ``--no-ray`` leaves
+Ray out; ``--no-big`` leaves the big studies out.
 """
 
 from __future__ import annotations
@@ -154,6 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-big", action="store_true")
     args = parser.parse_args()
     trials = 20 if args.quick else 60
     out: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
@@ -166,6 +172,11 @@ def main() -> None:
             from bench_search_ray import bench_ray  # scripts/ is on the path
 
             out |= bench_ray(tmp, trials, quick=args.quick)
+    if not args.no_big:
+        from bench_big_study import bench_big_study
+
+        sizes = [0, 500, 2000] if args.quick else [0, 500, 2000, 10000]
+        out["big_study"] = bench_big_study(sizes, 15 if args.quick else 30)
     print(json.dumps(out))
 
 

@@ -7,15 +7,19 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from nas_skip import Genotype, GenotypeError
+from nas_skip import Genotype, GenotypeError, NasSkipError
+
+T = TypeVar("T")
 
 KINDS = ["seq", "concat", "add", "scaled", "gated", "none"]
 IMAGE_BODY_OPS = [
@@ -59,7 +63,7 @@ SHAPES = {"vector": [1], "signal": [1, 12], "image": [1, 8, 8]}
 HEADS = {
     "vector": ["linear_head"],
     "signal": ["gap1d_linear", "flatten1d_linear"],
-    "image": ["gap_linear"],
+    "image": ["gap_linear", "conv1x1_head"],
 }
 
 
@@ -100,6 +104,21 @@ def _repair(doc: dict[str, Any]) -> Genotype | None:
     return None
 
 
+def _edge(draw: st.DrawFn, src: str, dst: str, kinds: list[str], main: bool) -> dict[str, Any]:
+    """A random edge of any kind and align; the ``main`` input is never ``none``, so that a
+    live chain keeps every node."""
+    kind = draw(st.sampled_from(kinds))
+    if main and kind == "none":
+        kind = "seq"
+    edge: dict[str, Any] = {"src": src, "dst": dst, "kind": kind}
+    edge["align"] = draw(st.sampled_from(["auto", "zero_pad", "projection"]))
+    if kind == "scaled":
+        edge["init"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    if kind == "gated":
+        edge["bias"] = draw(st.sampled_from([-2.0, 0.0]))
+    return edge
+
+
 @st.composite
 def genotype_docs(
     draw: st.DrawFn,
@@ -135,22 +154,15 @@ def genotype_docs(
         if op == "upsample2x":
             strides -= 1
         sources = sorted(set(draw(st.lists(st.sampled_from(ids), max_size=3))) | {ids[-1]})
-        for src in sources:
-            kind = draw(st.sampled_from(kinds))
-            if src == ids[-1] and kind == "none":
-                kind = "seq"  # keep a live chain so that nothing is pruned
-            edge: dict[str, Any] = {"src": src, "dst": node["id"], "kind": kind}
-            edge["align"] = draw(st.sampled_from(["auto", "zero_pad", "projection"]))
-            if kind == "scaled":
-                edge["init"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
-            if kind == "gated":
-                edge["bias"] = draw(st.sampled_from([-2.0, 0.0]))
-            edges.append(edge)
+        edges += [_edge(draw, src, node["id"], kinds, src == ids[-1]) for src in sources]
         nodes.append(node)
         ids.append(node["id"])
     head = {"id": "head", "op": draw(st.sampled_from(HEADS[domain])), "classes": 3}
     nodes.append(head)
-    edges.append({"src": ids[-1], "dst": "head"})
+    # the head is fed by a merge of any kind too: a template that uses its input inside an
+    # expression (x.mean(...), x.flatten(1)) must take an inlined merge whole
+    sources = sorted(set(draw(st.lists(st.sampled_from(ids), max_size=2))) | {ids[-1]})
+    edges += [_edge(draw, src, "head", kinds, src == ids[-1]) for src in sources]
     doc = {
         "schema": 1,
         "input": {"shape": shape},
@@ -188,3 +200,33 @@ def nas_skip_cli(*args: object, cwd: Path | None = None) -> subprocess.Completed
         env=env,
         timeout=300,
     )
+
+
+def finishes(work: Callable[[], T], seconds: float = 10.0) -> T | NasSkipError:
+    """Run ``work`` and return what it returns, or the :class:`NasSkipError` it raises
+    (checked to be one line); fail the test if it is not done within ``seconds``.
+
+    The work runs in a daemon thread, so a test of input that used to hang fails in
+    ``seconds`` instead of hanging the suite (pytest has no timeout of its own here).
+    """
+    value: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            value.append(work())
+        except NasSkipError as exc:
+            value.append(exc)
+        except BaseException as exc:  # re-raised in the test's thread, with its traceback
+            error.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if error:
+        raise error[0]
+    result = value[0]
+    if isinstance(result, NasSkipError):
+        assert "\n" not in str(result) and len(str(result)) < 400, str(result)
+    return result  # type: ignore[no-any-return]

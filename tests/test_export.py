@@ -11,7 +11,7 @@ import torch
 from helpers import chain, genotype_docs, import_source
 from hypothesis import HealthCheck, given, settings
 
-from nas_skip import Genotype, build, export_code
+from nas_skip import Genotype, NasSkipError, build, export_code
 from nas_skip.codegen import cut_nodes
 
 torch.set_num_threads(1)
@@ -121,6 +121,53 @@ def test_ids_that_clash_with_python_or_torch_are_mangled(tmp_path: Path) -> None
     assert callable(model.forward) and isinstance(model.training, bool)
 
 
+def test_a_node_named_genotype_does_not_clash_with_the_attribute_build_sets(
+    tmp_path: Path,
+) -> None:
+    g = Genotype.from_json(chain([3], {"id": "genotype", "op": "linear", "features": 2}))
+    model = build(g)  # it used to fail: 'genotype' was the node's module, then the genotype
+    assert model.genotype is g and list(model.state_dict()) == [
+        "genotype_.weight",
+        "genotype_.bias",
+    ]
+    round_trip(g, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Block1",
+        "Block12",
+        "torch",
+        "nn",
+        "F",
+        "super",
+        "__name__",
+        "__builtins__",
+        "\uff54\uff4f\uff52\uff43\uff48",
+        "\uff22lock1",
+        "class",
+        "1x",
+        "my-net",
+        "",
+    ],
+)
+def test_a_class_name_the_file_defines_or_uses_is_refused(name: str) -> None:
+    g = Genotype.from_json(chain([3], {"id": "a", "op": "relu"}))
+    for make in (build, export_code):
+        with pytest.raises(NasSkipError, match=r"^class_name \(--class-name\): .* not a usable"):
+            make(g, class_name=name)
+
+
+def test_a_class_name_beside_the_block_classes_builds() -> None:
+    g = Genotype.from_json(repeated_blocks(2))
+    assert "class Block1(nn.Module)" in export_code(g)
+    for name in ("Block", "Net", "Block1x", "print"):
+        model = build(g, class_name=name)
+        assert type(model).__name__ == name
+        model(torch.randn(2, 8))
+
+
 def test_generated_code_contains_no_input_strings() -> None:
     doc = chain([3], {"id": "evil", "op": "linear", "features": 3})
     doc["name"] = "__import__('os').system('echo pwned')"
@@ -128,11 +175,12 @@ def test_generated_code_contains_no_input_strings() -> None:
     assert "pwned" not in source and "__import__" not in source
 
 
-def test_repeated_blocks_become_one_class() -> None:
+def repeated_blocks(n: int) -> dict[str, Any]:
+    """``n`` identical residual blocks (ReZero-style scaled skips) on 8-wide vectors."""
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, Any]] = []
     prev = "input"
-    for i in range(4):
+    for i in range(n):
         nodes += [
             {"id": f"f{i}", "op": "linear_relu", "features": 8},
             {"id": f"o{i}", "op": "identity"},
@@ -143,8 +191,11 @@ def test_repeated_blocks_become_one_class() -> None:
             {"src": prev, "dst": f"o{i}", "kind": "scaled", "init": 0.0},
         ]
         prev = f"o{i}"
-    doc = {"schema": 1, "input": {"shape": [8]}, "nodes": nodes, "edges": edges, "output": prev}
-    g = Genotype.from_json(doc)
+    return {"schema": 1, "input": {"shape": [8]}, "nodes": nodes, "edges": edges, "output": prev}
+
+
+def test_repeated_blocks_become_one_class() -> None:
+    g = Genotype.from_json(repeated_blocks(4))
     assert cut_nodes(g) == ["input", "o0", "o1", "o2", "o3"]
     source = export_code(g)
     assert source.count("class Block1(nn.Module)") == 1 and "Block2" not in source

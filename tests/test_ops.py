@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nas_skip import Genotype, build
 from nas_skip.genotype import costs
-from nas_skip.merges import ALIGNS, MERGES
+from nas_skip.merges import ALIGNS, MERGES, make_shortcut
 from nas_skip.ops import OPS
 
 torch.set_num_threads(1)
@@ -168,6 +168,14 @@ def test_an_inline_merge_is_one_operand_of_the_op(kind: str, op: str) -> None:
     merged = model.b(x) + x
     want = model.h(merged.mean((2, 3))) if op == "gap_linear" else torch.zeros_like(merged)
     torch.testing.assert_close(model(x), want)
+
+
+def test_a_shortcut_parenthesises_an_input_with_an_operator() -> None:
+    # every step of an alignment subscripts or calls its input: a sum must go whole
+    down = make_shortcut((2, 8, 8), (4, 4, 4), "zero_pad", "edge a -> b")
+    assert down.call("", "a + b") == "F.pad((a + b)[:, :, ::2, ::2], (0, 0, 0, 0, 0, 2))"
+    up = make_shortcut((2, 4), (2, 8), "zero_pad", "edge a -> b")
+    assert up.call("", "a * 0.0").startswith("F.interpolate((a * 0.0), scale_factor=2.0")
 
 
 def merge_doc(kind: str, **params: float) -> dict[str, Any]:

@@ -3,6 +3,7 @@ searches of a tiny space (trials of a fraction of a second) in a real SQLite sto
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections import Counter
@@ -21,9 +22,10 @@ from nas_skip.cli import (
 )
 from nas_skip.genotype import topology
 from nas_skip.report import ReportFiles, write_report
-from nas_skip.report._page import drawing, inline_svg
+from nas_skip.report._page import drawing
 from nas_skip.report._table import _parquet_safe
 from nas_skip.search import SearchConfig, SearchError, search
+from nas_skip.search._artifacts import ArtifactFolders
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -55,6 +57,7 @@ class Made:
     study: str
     files: ReportFiles
     html: str
+    artifacts: Path
 
 
 def _run(folder: Path, study: str, objectives: tuple[str, ...], trials: int) -> Made:
@@ -72,8 +75,9 @@ def _run(folder: Path, study: str, objectives: tuple[str, ...], trials: int) -> 
         seed=0,
     )
     search(config, progress=False)
-    files = write_report(storage, study, folder / "report")
-    return Made(storage, study, files, files.html.read_text(encoding="utf-8"))
+    files = write_report(storage, study, folder / "report", folder / "artifacts")
+    html = files.html.read_text(encoding="utf-8")
+    return Made(storage, study, files, html, folder / "artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +181,12 @@ def test_page_draws_the_top_five(single: Made) -> None:
         if t.state.name == "COMPLETE" and "duplicate_of" not in t.user_attrs
     ]
     assert len(cards) == min(5, len(originals))
-    assert all("<svg" in card and "<?xml" not in card for card in cards)
+    for card in cards:  # each drawing an SVG image, never inlined
+        assert "<svg" not in card
+        (data,) = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', card)
+        assert b"<svg" in base64.b64decode(data)
     ids = Counter(re.findall(r'\bid="([^"]+)"', page))
-    assert [i for i, n in ids.items() if n > 1] == []  # the drawings' ids were prefixed
+    assert [i for i, n in ids.items() if n > 1] == []
 
 
 def test_multi_objective_gets_a_pareto_plot(multi: Made) -> None:
@@ -213,26 +220,15 @@ def test_a_young_study_gets_sentences_not_a_crash(single: Made, tmp_path: Path) 
     files = write_report(storage, "young", tmp_path / "out")
     page = _page_only(files.html.read_text(encoding="utf-8"))
     assert 'id="plot-importances-note"' in page and "Too few complete trials" in page
-    assert page.count("<svg") == 2  # no artifacts: drawn again from the genotypes
+    assert page.count('src="data:image/svg+xml;base64,') == 2  # drawn from the genotypes
 
 
-def test_drawing_falls_back_to_the_genotype(single: Made) -> None:
+def test_drawing_falls_back_to_the_genotype(single: Made, tmp_path: Path) -> None:
     study = optuna.load_study(study_name=single.study, storage=single.storage)
     trial = next(t for t in study.trials if "genotype" in t.user_attrs)
-    stored = drawing(study, trial)
-    study.set_user_attr("artifacts", "/nonexistent-folder")
-    assert drawing(study, trial) == stored  # to_svg draws the same bytes
-
-
-def test_inline_svg_prefixes_ids_and_references() -> None:
-    svg = (
-        '<?xml version="1.0"?><svg><metadata>http://x</metadata><defs><clipPath id="c1"/>'
-        '</defs><g id="node-l0" clip-path="url(#c1)"><use xlink:href="#c1"/></g></svg>'
-    )
-    out = inline_svg(svg, "t3-")
-    assert out.startswith("<svg") and "metadata" not in out
-    assert 'id="t3-c1"' in out and "url(#t3-c1)" in out and 'href="#t3-c1"' in out
-    assert 'id="t3-node-l0"' in out
+    stored = drawing(study, trial, ArtifactFolders(single.artifacts))
+    assert stored == (single.artifacts / trial.user_attrs["topology_artifact"]).read_bytes()
+    assert drawing(study, trial, ArtifactFolders(tmp_path / "empty")) == stored  # same bytes
 
 
 def test_cli_prints_the_three_paths(

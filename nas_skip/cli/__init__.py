@@ -1,10 +1,12 @@
 """The ``nas-skip`` command line: maps flags to library calls, and applies one error policy.
 
-Error policy (:func:`main`): a :class:`NasSkipError`, or a file that cannot be read or
-written, prints one line ``error: <message>`` to stderr and exits with code 2, with no
-traceback; ``--debug`` re-raises it instead. Usage errors keep typer's own report (also
-code 2). A :class:`GenotypeWarning` (such as pruned dead nodes) prints one line
-``warning: <message>``.
+Error policy (:func:`main`): a :class:`NasSkipError`, a file that cannot be read or
+written, or a name that is not text (bytes that are not UTF-8), prints one line
+``error: <message>`` to stderr and exits with code 2, with no traceback; ``--debug``
+re-raises it instead. What nas-skip prints shows control characters (an escape sequence's
+ESC) and lone surrogates escaped (:func:`nas_skip.errors.printable`). Usage errors keep
+typer's own report (also code 2). A :class:`NasSkipWarning` (such as pruned dead nodes,
+or a trial a report skipped) prints one line ``warning: <message>``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import Any, TextIO
 
 from nas_skip.cli import _genotype, _report, _retrain, _search, _spaces  # noqa: F401  (they register)
 from nas_skip.cli._app import ERROR_EXIT, _session, app
-from nas_skip.errors import GenotypeWarning, NasSkipError
+from nas_skip.errors import NasSkipError, NasSkipWarning, brief, printable
 
 __all__ = ["app", "main"]
 
 
 # --- entry point ---------------------------------------------------------------------------
 def _one_line(message: object) -> str:
-    return " ".join(str(message).splitlines())
+    # escaped first: a name in the message may hold an escape sequence or a lone surrogate
+    return " ".join(printable(str(message)).splitlines())
 
 
 def _show_warning(
@@ -36,7 +39,7 @@ def _show_warning(
     _default: Any = warnings.showwarning,
 ) -> None:
     # our own warnings are for the user: one line, no source location
-    if issubclass(category, GenotypeWarning):
+    if issubclass(category, NasSkipWarning):
         sys.stderr.write(f"warning: {_one_line(message)}\n")
     else:
         _default(message, category, filename, lineno, file, line)
@@ -56,11 +59,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         warnings.showwarning = _show_warning
         try:
             app(args=list(argv) if argv is not None else None, prog_name="nas-skip")
-        except (NasSkipError, OSError) as exc:
+        except (NasSkipError, OSError, UnicodeEncodeError) as exc:
             if _session.debug:
                 raise
             if isinstance(exc, OSError) and exc.filename is not None:
                 message = f"{exc.filename}: {exc.strerror}"
+            elif isinstance(exc, UnicodeEncodeError):
+                # a name or path from the command line that is not text (bytes that are
+                # not UTF-8), met by a database, a file or the terminal
+                bad = exc.object[exc.start : exc.end]
+                message = f"{brief(exc.object)}: holds {brief(bad)}, not {exc.encoding} text"
             else:
                 message = str(exc)
             sys.stderr.write(f"error: {_one_line(message)}\n")

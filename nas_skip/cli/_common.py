@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from nas_skip.errors import GenotypeError, NasSkipError
+from nas_skip.errors import GenotypeError, NasSkipError, printable
 from nas_skip.genotype import INPUT, Genotype, costs, human
 from nas_skip.merges import MERGES
 
@@ -32,6 +33,10 @@ def _load_genotype(path: Path) -> Genotype:
         raise NasSkipError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except ValueError:  # json's own limit: an integer of more than 4,300 digits
+        raise NasSkipError(f"{path}: a number in the JSON has too many digits") from None
+    except RecursionError:
+        raise NasSkipError(f"{path}: the JSON is nested too deeply") from None
     try:
         return Genotype.from_json(doc)
     except GenotypeError as exc:
@@ -42,9 +47,18 @@ def _shape(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
 
 
+class _SafeConsole(Console):
+    """A console that prints every string it is given (a line, a table's title or cell)
+    through :func:`~nas_skip.errors.printable`: a name that holds an escape sequence or a
+    lone surrogate reads escaped, and is measured as it reads."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
 def _console() -> Console:
     # markup off: paths and ids are printed as they are, never read as rich markup
-    return Console(highlight=False, markup=False)
+    return _SafeConsole(highlight=False, markup=False)
 
 
 # --- commands ------------------------------------------------------------------------------

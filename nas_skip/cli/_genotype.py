@@ -37,33 +37,59 @@ def show(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder to write the files to.")
+    ],
     genotype: Annotated[
         Path | None,
-        typer.Option("--genotype", help="A genotype JSON file.", rich_help_panel="Source"),
+        typer.Option(
+            "--genotype", metavar="FILE", help="A genotype JSON file.", rich_help_panel="Source"
+        ),
     ] = None,
     study: Annotated[
         str | None,
         typer.Option(
-            "--study", help="A search study: export its best trial.", rich_help_panel="Source"
+            "--study",
+            metavar="NAME",
+            help="A search study: export its best trial.",
+            rich_help_panel="Source",
         ),
     ] = None,
     storage: Annotated[
         str | None,
         typer.Option(
-            "--storage", help="The study's storage [runs/nas_skip.db].", rich_help_panel="Source"
+            "--storage",
+            metavar="URL",
+            help="The study's storage [runs/nas_skip.db].",
+            rich_help_panel="Source",
         ),
     ] = None,
     trial: Annotated[
         int | None,
-        typer.Option("--trial", help="Export this trial, not the best.", rich_help_panel="Source"),
+        typer.Option(
+            "--trial",
+            metavar="N",
+            help="Export this trial, not the best.",
+            rich_help_panel="Source",
+        ),
     ] = None,
     retrain_epochs: Annotated[
         int | None,
-        typer.Option("--retrain-epochs", help="Retrain when the trial's weights were not kept."),
+        typer.Option(
+            "--retrain-epochs", metavar="N", help="Retrain when the trial's weights were not kept."
+        ),
+    ] = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts",
+            metavar="DIR",
+            help="The search's artifact folder [runs/artifacts].",
+            rich_help_panel="Source",
+        ),
     ] = None,
     class_name: Annotated[
-        str, typer.Option("--class-name", help="Name of the nn.Module class.")
+        str, typer.Option("--class-name", metavar="NAME", help="Name of the nn.Module class.")
     ] = "Net",
 ) -> None:
     """Write a genotype, or a search's best trial with its weights, as standalone PyTorch."""
@@ -78,7 +104,8 @@ def export(
         from nas_skip.search._export import export_trial
 
         url = storage or DEFAULT_STORAGE
-        done = export_trial(url, study, out, trial, class_name, retrain_epochs)
+        done = export_trial(url, study, out, trial, class_name, retrain_epochs,
+                            artifacts=artifacts)  # fmt: skip
         if done.pareto:
             console.print("Pareto front (trial: values):", soft_wrap=True)
             for t in done.pareto:

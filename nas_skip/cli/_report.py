@@ -8,22 +8,36 @@ from typing import Annotated
 import typer
 
 from nas_skip.cli._app import app
+from nas_skip.errors import printable
 
 
 @app.command()
 def report(
-    study: Annotated[str, typer.Option("--study", help="Study name.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the report into.")],
+    study: Annotated[str, typer.Option("--study", metavar="NAME", help="Study name.")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder to write the report into.")
+    ],
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="Optuna storage URL or journal file [runs/nas_skip.db]."),
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage URL or journal file [runs/nas_skip.db].",
+        ),
+    ] = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts", metavar="DIR", help="The search's artifact folder [runs/artifacts]."
+        ),
     ] = None,
 ) -> None:
     """Write trials.csv, trials.parquet and report.html (one file, opens offline)."""
     from nas_skip.dashboard import default_storage
     from nas_skip.report import write_report
 
-    files = write_report(storage or default_storage(), study, out)
-    # one path per line, nothing else: easy to pipe into a script or an `open`
+    files = write_report(storage or default_storage(), study, out, artifacts)
+    # one path per line, nothing else: easy to pipe into a script or an `open` (escaped
+    # where a terminal must not get it raw, as everything nas-skip prints)
     for path in (files.csv, files.parquet, files.html):
-        print(path)
+        print(printable(str(path)))

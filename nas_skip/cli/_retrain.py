@@ -14,28 +14,41 @@ from nas_skip.cli._common import _console
 
 @app.command()
 def retrain(
-    study: Annotated[str, typer.Option("--study", help="Study name.")],
+    study: Annotated[str, typer.Option("--study", metavar="NAME", help="Study name.")],
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="Optuna storage URL or journal file [runs/nas_skip.db]."),
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage URL or journal file [runs/nas_skip.db].",
+        ),
     ] = None,
     trial: Annotated[
-        int | None, typer.Option("--trial", help="Retrain this trial, not the best.")
+        int | None, typer.Option("--trial", metavar="N", help="Retrain this trial, not the best.")
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option("--epochs", help="Epochs per seed [the search's budget, at least 40]."),
+        typer.Option(
+            "--epochs", metavar="N", help="Epochs per seed [the search's budget, at least 40]."
+        ),
     ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Runs, with seeds 0 .. N-1.")] = 3,
+    seeds: Annotated[
+        int, typer.Option("--seeds", metavar="N", help="Runs, with seeds 0 .. N-1.")
+    ] = 3,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Where the best seed's model goes [runs/retrain/STUDY/trial-N]."
+            "--out",
+            metavar="DIR",
+            help="Where the best seed's model goes [runs/retrain/STUDY/trial-N].",
         ),
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", help="Torch threads per run.")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", metavar="N", help="Torch threads per run.")
+    ] = 1,
     data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Local files of cifar10 / mnist.")
+        str | None,
+        typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
 ) -> None:
     """Train a trial again under several seeds; store and print validation and test scores

@@ -16,72 +16,99 @@ _TRAIN = "Training (fixes the space's train: entry for every trial)"
 
 @app.command()
 def search(
-    space: Annotated[str, typer.Option("--space", help="Space name or YAML path.")],
+    space: Annotated[
+        str, typer.Option("--space", metavar="NAME|PATH", help="Space name or YAML path.")
+    ],
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Dataset (default: the space's).")
+        str | None,
+        typer.Option("--dataset", metavar="NAME", help="Dataset (default: the space's)."),
     ] = None,
     trials: Annotated[
-        int, typer.Option("--trials", help="Finished trials the study should reach.")
+        int, typer.Option("--trials", metavar="N", help="Finished trials the study should reach.")
     ] = 20,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Training epochs per trial [10].")
+        int | None, typer.Option("--epochs", metavar="N", help="Training epochs per trial [10].")
     ] = None,
     evaluator: Annotated[
         str,
         typer.Option(
-            "--evaluator", help="train, nb201-cifar10, nb201-cifar100 or nb201-imagenet16."
+            "--evaluator",
+            metavar="NAME",
+            help="train, nb201-cifar10, nb201-cifar100 or nb201-imagenet16.",
         ),
     ] = "train",
-    backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
+    backend: Annotated[
+        str, typer.Option("--backend", metavar="NAME", help="local or ray.")
+    ] = "local",
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="Optuna storage URL or journal file [runs/nas_skip.db]."),
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage URL or journal file [runs/nas_skip.db].",
+        ),
     ] = None,
     study: Annotated[
-        str | None, typer.Option("--study", help="Study name [SPACE-DATASET].")
+        str | None, typer.Option("--study", metavar="NAME", help="Study name [SPACE-DATASET].")
     ] = None,
     sampler: Annotated[
         str | None,
         typer.Option(
             "--sampler",
+            metavar="NAME",
             help="local-search, tpe, random, nsga2 or evolution [local-search; nsga2 for MO].",
         ),
     ] = None,
     objectives: Annotated[
-        str, typer.Option("--objectives", help="accuracy[,params|latency|flops].")
+        str, typer.Option("--objectives", metavar="LIST", help="accuracy[,params|latency|flops].")
     ] = "accuracy",
-    seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Trials at once.")] = 1,
+    seed: Annotated[
+        int | None, typer.Option("--seed", metavar="INT", help="Sampler seed.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="Trials at once.")] = 1,
     pruning: Annotated[
         bool, typer.Option("--pruning/--no-pruning", help="Stop unpromising trials early.")
     ] = True,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds after which no trial starts.")
+        float | None,
+        typer.Option("--timeout", metavar="SECONDS", help="Seconds after which no trial starts."),
     ] = None,
-    keep: Annotated[int, typer.Option("--keep", help="Keep the weights of the best K.")] = 3,
+    keep: Annotated[
+        int, typer.Option("--keep", metavar="K", help="Keep the weights of the best K.")
+    ] = 3,
     artifacts: Annotated[
-        str | None, typer.Option("--artifacts", help="Artifact folder [runs/artifacts].")
+        str | None,
+        typer.Option("--artifacts", metavar="DIR", help="Artifact folder [runs/artifacts]."),
     ] = None,
     data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Local files of cifar10 / mnist.")
+        str | None,
+        typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
     optimizer: Annotated[
-        str | None, typer.Option("--optimizer", help="sgd or adamw.", rich_help_panel=_TRAIN)
+        str | None,
+        typer.Option("--optimizer", metavar="NAME", help="sgd or adamw.", rich_help_panel=_TRAIN),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=_TRAIN)
+        float | None,
+        typer.Option("--lr", metavar="FLOAT", help="Peak learning rate.", rich_help_panel=_TRAIN),
     ] = None,
     weight_decay: Annotated[
-        float | None, typer.Option("--weight-decay", rich_help_panel=_TRAIN)
+        float | None, typer.Option("--weight-decay", metavar="FLOAT", rich_help_panel=_TRAIN)
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", rich_help_panel=_TRAIN)] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", metavar="N", rich_help_panel=_TRAIN)
+    ] = None,
     grad_clip: Annotated[
         float | None,
-        typer.Option("--grad-clip", help="Max gradient norm.", rich_help_panel=_TRAIN),
+        typer.Option(
+            "--grad-clip", metavar="FLOAT", help="Max gradient norm.", rich_help_panel=_TRAIN
+        ),
     ] = None,
     warmup_epochs: Annotated[
         float | None,
-        typer.Option("--warmup-epochs", help="Linear lr warm-up.", rich_help_panel=_TRAIN),
+        typer.Option(
+            "--warmup-epochs", metavar="EPOCHS", help="Linear lr warm-up.", rich_help_panel=_TRAIN
+        ),
     ] = None,
     train_error: Annotated[
         bool,
@@ -91,16 +118,38 @@ def search(
             rich_help_panel=_TRAIN,
         ),
     ] = False,
-    population: Annotated[int, typer.Option("--population", help="Evolution, NSGA-II.")] = 20,
-    tournament: Annotated[int, typer.Option("--tournament", help="Evolution.")] = 5,
-    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", rich_help_panel=_RAY)] = 1.0,
+    population: Annotated[
+        int, typer.Option("--population", metavar="N", help="Evolution, NSGA-II.")
+    ] = 20,
+    tournament: Annotated[int, typer.Option("--tournament", metavar="N", help="Evolution.")] = 5,
+    cpus_per_trial: Annotated[
+        float, typer.Option("--cpus-per-trial", metavar="FLOAT", rich_help_panel=_RAY)
+    ] = 1.0,
     gpus_per_trial: Annotated[
         float,
-        typer.Option("--gpus-per-trial", help="Fractional: 0.25 packs 4.", rich_help_panel=_RAY),
+        typer.Option(
+            "--gpus-per-trial",
+            metavar="FLOAT",
+            help="Fractional: 0.25 packs 4.",
+            rich_help_panel=_RAY,
+        ),
     ] = 0.0,
     ray_address: Annotated[
         str | None,
-        typer.Option("--ray-address", help="auto: join a running cluster.", rich_help_panel=_RAY),
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="auto: join a running cluster.",
+            rich_help_panel=_RAY,
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            metavar="PATH",
+            help="Append one JSON line per finished trial, then a summary line.",
+        ),
     ] = None,
 ) -> None:
     """Search a space for the best skip topology; rerunning continues the study."""
@@ -140,7 +189,7 @@ def search(
         ),  # fmt: skip
         train_error=train_error,
     )
-    result = run_search(config)
+    result = run_search(config, log_file=log_file)
     console = _console()
     if result.stale:
         console.print(f"marked {result.stale} trials of a dead run FAIL", soft_wrap=True)
@@ -171,22 +220,40 @@ def search(
 def dashboard(
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="Optuna storage URL [the search's runs/nas_skip.db]."),
+        typer.Option(
+            "--storage", metavar="URL", help="Optuna storage URL [the search's runs/nas_skip.db]."
+        ),
     ] = None,
-    study: Annotated[str | None, typer.Option("--study", help="Print this study's URL.")] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    study: Annotated[
+        str | None, typer.Option("--study", metavar="NAME", help="Print this study's URL.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8080,
+    artifacts: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--artifacts",
+            metavar="DIR",
+            help="Artifact folder to serve, repeatable [runs/artifacts].",
+        ),
+    ] = None,
 ) -> None:
     """Watch searches in optuna-dashboard (with the trials' artifacts); Ctrl-C stops it."""
     import time
 
-    from nas_skip.dashboard import default_storage, serving, study_url
-    from nas_skip.search import make_storage
+    from nas_skip.dashboard import default_storage, serving, study_url, unserved
+    from nas_skip.search._artifacts import ArtifactFolders
+    from nas_skip.search._reading import open_existing
 
     url = storage or default_storage()
     console = _console()
-    with serving(url, host, port) as base:
-        page = study_url(make_storage(url), base, study)
+    with serving(url, host, port, artifacts) as base:
+        opened = open_existing(url)
+        page = study_url(opened, base, study)
+        for line in unserved(opened, ArtifactFolders(artifacts)):
+            console.print(f"note: {line}", soft_wrap=True)
         console.print(f"optuna-dashboard on {url}", soft_wrap=True)
         console.print(f"open {page}   (Ctrl-C stops it)", soft_wrap=True)
         try:

@@ -10,18 +10,25 @@ from rich.table import Table
 
 from nas_skip.cli._app import app
 from nas_skip.cli._common import _console, _load_genotype, _print_genotype
+from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import Genotype, human
+
+_ROWS = 200  # parameters listed by `nas-skip spaces NAME`
 
 
 @app.command()
 def spaces(
     name: Annotated[
-        str | None, typer.Argument(help="A space's name or YAML path: show its parameters.")
+        str | None,
+        typer.Argument(help="A space's name or YAML path: show its parameters.", metavar="NAME"),
     ] = None,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Bind this dataset, not the space's own.")
+        str | None,
+        typer.Option("--dataset", metavar="NAME", help="Bind this dataset, not the space's own."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample drawn.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="INT", help="Seed of the sample drawn.")
+    ] = 0,
     draw: Annotated[
         Path | None,
         typer.Option("--draw", help="Draw the sample to FILE.svg or FILE.png.", metavar="FILE"),
@@ -30,8 +37,11 @@ def spaces(
     """List the search spaces, or show one space's parameters and a random sample of it."""
     import optuna
 
+    from nas_skip.search._config import MAX_SEED
     from nas_skip.spaces import list_spaces, load_space
 
+    if not 0 <= seed <= MAX_SEED:  # Optuna's RandomSampler seeds numpy
+        raise NasSkipError(f"--seed: must be in [0, {MAX_SEED}], got {brief(seed)}")
     console = _console()
     if name is None:
         table = Table(title="search spaces", header_style="bold")
@@ -52,8 +62,11 @@ def spaces(
     table = Table(title=f"{space.name} on {space.dataset}", header_style="bold")
     table.add_column("parameter")
     table.add_column("values")
-    for p in space.parameters():
+    params = space.parameters()
+    for p in params[:_ROWS]:
         table.add_row(p.name, p.describe())
+    if len(params) > _ROWS:  # a deep space asks thousands: the table shows how they read
+        table.add_row(f"... and {len(params) - _ROWS:,} more", "")
     console.print(table)
     console.print(f"{space.spec.description}; size 10^{space.size_log10():.1f}", soft_wrap=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -82,24 +95,37 @@ def _domain_of(g: Genotype) -> str:
 @app.command()
 def train(
     genotype: Annotated[Path, typer.Argument(help="Genotype JSON file.", metavar="GENOTYPE")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (see DATASETS).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for weights.pt, metrics.json.")],
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 10,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.05,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
-    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 5e-4,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd or adamw.")] = "sgd",
+    dataset: Annotated[
+        str, typer.Option("--dataset", metavar="NAME", help="Dataset name (see DATASETS).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for weights.pt, metrics.json.")
+    ],
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", help="Training epochs.")] = 10,
+    lr: Annotated[float, typer.Option("--lr", metavar="FLOAT", help="Peak learning rate.")] = 0.05,
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N")] = 128,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", metavar="FLOAT")] = 5e-4,
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", metavar="NAME", help="sgd or adamw.")
+    ] = "sgd",
     grad_clip: Annotated[
-        float | None, typer.Option("--grad-clip", help="Max gradient norm [none].")
+        float | None,
+        typer.Option("--grad-clip", metavar="FLOAT", help="Max gradient norm [none]."),
     ] = None,
     warmup_epochs: Annotated[
-        float, typer.Option("--warmup-epochs", help="Linear lr warm-up (may be fractional).")
+        float,
+        typer.Option(
+            "--warmup-epochs", metavar="EPOCHS", help="Linear lr warm-up (may be fractional)."
+        ),
     ] = 0.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    threads: Annotated[int, typer.Option("--threads", help="torch threads.")] = 1,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", metavar="INT")] = 0,
+    threads: Annotated[int, typer.Option("--threads", metavar="N", help="torch threads.")] = 1,
+    device: Annotated[
+        str, typer.Option("--device", metavar="NAME", help="auto, cpu, cuda, cuda:N.")
+    ] = "auto",
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Local files of cifar10 / mnist.")
+        Path | None,
+        typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
 ) -> None:
     """Train a genotype on a dataset; write weights.pt (a state_dict) and metrics.json."""

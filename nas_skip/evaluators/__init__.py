@@ -12,6 +12,7 @@ evaluator needs before one is made with :func:`make_evaluator`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,23 @@ EVALUATORS: dict[str, EvaluatorSpec] = {
 }
 DEFAULT_EVALUATOR = "train"
 
+#: (space, epochs, threads, data_dir, train_error) -> Evaluator, for evaluators registered
+#: from Python (:func:`register_evaluator`)
+Factory = Callable[["Space", int, int, "str | None", bool], Evaluator]
+_FACTORIES: dict[str, Factory] = {}
+
+
+def register_evaluator(spec: EvaluatorSpec, factory: Factory) -> None:
+    """Add an evaluator under ``spec.name`` (the benchmarks' stub evaluator is one).
+
+    Worker processes are spawned: register at import time of a module they import too
+    (the script's ``__main__`` is re-imported by the local backend's workers).
+    """
+    if spec.name in EVALUATORS and spec.name not in _FACTORIES:
+        raise EvaluatorError(f"evaluator {spec.name!r} is built in; choose another name")
+    EVALUATORS[spec.name] = spec
+    _FACTORIES[spec.name] = factory
+
 
 def check_family(name: str, spec: SpaceSpec) -> None:
     """Refuse a space whose skeleton family evaluator ``name`` cannot evaluate.
@@ -113,6 +131,8 @@ def make_evaluator(
     """
     if name not in EVALUATORS:
         raise EvaluatorError(f"unknown evaluator {name!r} (evaluators: {', '.join(EVALUATORS)})")
+    if name in _FACTORIES:
+        return _FACTORIES[name](space, epochs, threads, data_dir, train_error)
     if name == "train":
         from nas_skip.evaluators._train import TrainEvaluator
 
@@ -134,4 +154,5 @@ __all__ = [
     "TrialInput",
     "check_family",
     "make_evaluator",
+    "register_evaluator",
 ]

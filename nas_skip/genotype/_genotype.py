@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
 
-from nas_skip.errors import GenotypeError, GenotypeWarning
+from nas_skip.errors import GenotypeError, GenotypeWarning, brief
 from nas_skip.genotype._parse import (
     INPUT,
     SCHEMA_VERSION,
@@ -21,7 +21,9 @@ from nas_skip.genotype._parse import (
     parse_document,
 )
 from nas_skip.merges import MERGES, Shortcut, make_shortcut
-from nas_skip.ops import DOMAINS, OPS, Shape, ops_for
+from nas_skip.ops import DOMAINS, MAX_ELEMENTS, OPS, Shape, elements, ops_for
+
+_Repaired = dict[tuple[str, str], Edge]  # (src, dst) -> the edge with align projection
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,12 @@ class Genotype:
         edges: Iterable[Edge],
         output: str,
         name: str | None = None,
+        *,
+        repair: bool = False,
     ) -> None:
         self.input_shape: Shape = tuple(input_shape)
+        # with repair: the edges switched to projection (None: an edge that fails is an error)
+        repaired: _Repaired | None = {} if repair else None
         self.name = name
         self._canonical: str | None = None  # canonical_hash(), once asked for
         nodes, edges = list(nodes), list(edges)
@@ -114,10 +120,24 @@ class Genotype:
                 incoming[e.dst].append(e)
         for node_id in self.order[1:]:
             ins = sorted(incoming[node_id], key=lambda e: self._pos[e.src])
-            self._infer(self._node[node_id], ins)
+            self._infer(self._node[node_id], ins, repaired)
+        if repaired:
+            self.edges = tuple(repaired.get((e.src, e.dst), e) for e in self.edges)
 
     # --- shape inference ----------------------------------------------------------------
-    def _infer(self, node: Node, ins: list[Edge]) -> None:
+    def _merge(self, e: Edge, dst: Shape, spatial_only: bool, repaired: _Repaired | None) -> Merge:
+        """Align edge ``e``'s source to ``dst``; when repairing, an align that cannot fit
+        the shapes becomes ``projection`` (the edge is recorded in ``repaired``)."""
+        src = self.shapes[e.src]
+        try:
+            return Merge(e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst)))
+        except GenotypeError:
+            if repaired is None or e.align == "projection":
+                raise
+        e = repaired[e.src, e.dst] = replace(e, align="projection")
+        return Merge(e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst)))
+
+    def _infer(self, node: Node, ins: list[Edge], repaired: _Repaired | None) -> None:
         base_edges = [e for e in ins if MERGES[e.kind].role == "base"]
         add_edges = [e for e in ins if MERGES[e.kind].role == "additive"]
         base: list[Merge] = []
@@ -125,8 +145,7 @@ class Genotype:
             # align to the last base input: the main path (skips come from earlier nodes)
             ref = self.shapes[base_edges[-1].src]
             for e in base_edges:
-                sc = make_shortcut(self.shapes[e.src], ref, e.align, e.name, True, (e.src, e.dst))
-                base.append(Merge(e, sc))
+                base.append(self._merge(e, ref, True, repaired))
             if len(base) == 1:
                 merged = base[0].shortcut.out_shape
             else:
@@ -136,13 +155,7 @@ class Genotype:
             first = add_edges.pop(0)
             merged = self.shapes[first.src]
             base.append(Merge(first, Shortcut("identity", merged)))
-        additive = tuple(
-            Merge(
-                e,
-                make_shortcut(self.shapes[e.src], merged, e.align, e.name, False, (e.src, e.dst)),
-            )
-            for e in add_edges
-        )
+        additive = tuple(self._merge(e, merged, False, repaired) for e in add_edges)
         spec = OPS[node.op]
         domain = DOMAINS[len(merged)]
         if spec.domain not in (domain, "any"):
@@ -152,6 +165,12 @@ class Genotype:
             )
         params = check_params(node.params, spec.params, f"node {node.id!r}", f"op {node.op!r}")
         out = spec.shape(merged, params)
+        for what, shape in (("merged input", merged), ("output", out)):
+            if elements(shape) > MAX_ELEMENTS:
+                raise GenotypeError(
+                    f"node {node.id!r}: its {what} of shape {brief(list(shape))} holds more than "
+                    f"{MAX_ELEMENTS:,} elements, more than a tensor can index"
+                )
         self.node_params[node.id] = params
         self.shapes[node.id] = out
         self.plans[node.id] = NodePlan(tuple(base), additive, merged, out)
@@ -188,8 +207,15 @@ class Genotype:
 
     # --- JSON -------------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, doc: str | bytes | Mapping[str, Any]) -> Genotype:
+    def from_json(cls, doc: str | bytes | Mapping[str, Any], *, repair: bool = False) -> Genotype:
         """Read and validate a genotype from a JSON string or an already parsed dict.
+
+        Args:
+            doc: the document.
+            repair: switch an edge whose align cannot fit its shapes to ``projection`` (as a
+                search space's samples are repaired) instead of refusing the genotype; the
+                genotype's edges then say ``projection``. One pass: the work is that of
+                validating the genotype once, however many edges are repaired.
 
         Raises:
             GenotypeError: the document breaks a rule; the message names where.
@@ -199,8 +225,14 @@ class Genotype:
                 doc = json.loads(doc)
             except json.JSONDecodeError as exc:
                 raise GenotypeError(f"genotype: not valid JSON ({exc})") from None
+            except UnicodeDecodeError:
+                raise GenotypeError("genotype: not UTF-8 text") from None
+            except ValueError:  # json's own limit: an integer of more than 4,300 digits
+                raise GenotypeError("genotype: a number in the JSON has too many digits") from None
+            except RecursionError:
+                raise GenotypeError("genotype: the JSON is nested too deeply") from None
         shape, nodes, edges, output, name = parse_document(doc)
-        return cls(shape, nodes, edges, output, name)
+        return cls(shape, nodes, edges, output, name, repair=repair)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (a dict); ``from_json(g.to_json()) == g``."""

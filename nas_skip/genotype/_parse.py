@@ -14,7 +14,7 @@ from typing import Any
 
 from nas_skip.errors import GenotypeError, brief
 from nas_skip.merges import ALIGNS, MERGES
-from nas_skip.ops import OPS, Param
+from nas_skip.ops import MAX_ELEMENTS, OPS, Param, elements
 
 SCHEMA_VERSION = 1
 INPUT = "input"  # the reserved id of the one source
@@ -106,6 +106,11 @@ def parse_input_shape(doc: Any) -> tuple[int, ...]:
             f"input.shape: must be [features], [channels, length] or [channels, height, width] "
             f"of positive integers, got {brief(shape)}"
         )
+    if elements(shape) > MAX_ELEMENTS:
+        raise GenotypeError(
+            f"input.shape: {brief(shape)} holds more than {MAX_ELEMENTS:,} elements, more than "
+            "a tensor can index"
+        )
     return tuple(shape)
 
 
@@ -120,7 +125,7 @@ def parse_node(doc: Any, index: int) -> Node:
         raise GenotypeError(f"{where}: id 'input' is reserved for the genotype's input")
     where = f"node {brief(node_id)}"
     op = doc.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:  # a list or a mapping is no op (nor hashable)
         raise GenotypeError(f"{where}: unknown op {brief(op)} (ops: {_choices(OPS)})")
     params = {k: v for k, v in doc.items() if k not in ("id", "op")}
     check_params(params, OPS[op].params, where, f"op {brief(op)}")
@@ -144,10 +149,10 @@ def parse_edge(doc: Any, index: int, ids: set[str]) -> Edge:
     if dst == INPUT:
         raise GenotypeError(f"{where}: no edge may enter 'input'")
     kind = doc.get("kind", "seq")
-    if kind not in MERGES:
+    if not isinstance(kind, str) or kind not in MERGES:
         raise GenotypeError(f"{where}: unknown kind {brief(kind)} (kinds: {_choices(MERGES)})")
     align = doc.get("align", "auto")
-    if align not in ALIGNS:
+    if not isinstance(align, str) or align not in ALIGNS:
         raise GenotypeError(f"{where}: unknown align {brief(align)} (aligns: {_choices(ALIGNS)})")
     params = {k: v for k, v in doc.items() if k not in _EDGE_KEYS}
     check_params(params, MERGES[kind].params, where, f"kind {brief(kind)}")

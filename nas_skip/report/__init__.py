@@ -14,7 +14,9 @@ from pathlib import Path
 
 from nas_skip.report import _figures as figures
 from nas_skip.report._page import architectures, render
+from nas_skip.report._readable import readable
 from nas_skip.report._table import objective_names, trial_frame
+from nas_skip.search._artifacts import ArtifactFolders
 from nas_skip.search._export import load_study
 from nas_skip.search._progress import top_trials
 
@@ -31,23 +33,32 @@ class ReportFiles:
     parquet: Path
     html: Path
     trials: int  # rows of the table: every trial of the study, whatever its state
+    skipped: tuple[int, ...] = ()  # malformed trials left out (each one warned about)
 
 
-def write_report(storage_url: str, study_name: str, out_dir: str | Path) -> ReportFiles:
+def write_report(storage_url: str, study_name: str, out_dir: str | Path,
+                 artifacts: str | Path | None = None) -> ReportFiles:  # fmt: skip
     """Write the study's trial table and report page into ``out_dir``.
 
     Args:
         storage_url: the Optuna storage URL (or journal file) the search wrote.
         study_name: the study.
         out_dir: the folder to write (created; files of the same names are replaced).
+        artifacts: the artifact folder the search wrote (its ``--artifacts``), where the
+            topology drawings are read; None: ``runs/artifacts``. A drawing not found
+            there is drawn again from the genotype.
 
     Returns:
         The paths written, as :class:`ReportFiles`.
 
     Raises:
-        SearchError: no such study in the storage, or the page template is missing.
+        SearchError: no such study or storage, or the page template is missing.
+
+    Warns:
+        SkippedTrialWarning: once per malformed trial (no genotype, an invalid one, a bad
+            ``duplicate_of``), which is left out of the table, the figures and the drawings.
     """
-    study = load_study(storage_url, study_name)
+    study = readable(load_study(storage_url, study_name))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = trial_frame(study)
@@ -66,11 +77,12 @@ def write_report(storage_url: str, study_name: str, out_dir: str | Path) -> Repo
         figures.skip_frequency(study),
         figures.importances(study, target),
     ]
-    cards = architectures(study, top_trials(study, TOP_DRAWINGS), names)
+    cards = architectures(study, top_trials(study, TOP_DRAWINGS), names,
+                          ArtifactFolders(artifacts))  # fmt: skip
     attrs = study.user_attrs
     subtitle = ", ".join(
         f"{key} {attrs[key]}" for key in ("space", "dataset", "epochs") if key in attrs
     )
     subtitle += f"{', ' if subtitle else ''}objectives {', '.join(names)}"
     page.write_text(render(study, plots, cards, subtitle), encoding="utf-8")
-    return ReportFiles(csv, parquet, page, len(frame))
+    return ReportFiles(csv, parquet, page, len(frame), tuple(sorted(study.skipped)))

@@ -1,11 +1,18 @@
 """The report page: the template in ``dashboards/``, plotly.js inlined once, the figures as
-JSON drawn by one script, and the top architectures' drawings inlined as SVG."""
+JSON drawn by one script, and the top architectures' drawings as SVG images.
+
+A drawing is embedded as ``<img src="data:image/svg+xml;base64,...">``, never inlined: an
+artifact's SVG is whatever the file holds, and a browser runs no script and fetches
+nothing inside an SVG shown as an image (``<script>``, ``onload=``, ``<foreignObject>``,
+external ``href`` stay inert), while the page looks the same.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
-import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from string import Template
 
@@ -16,14 +23,18 @@ from nas_skip._shipped import shipped
 from nas_skip.report._figures import Plot
 from nas_skip.report._table import genotype_of
 from nas_skip.search import SearchError
+from nas_skip.search._artifacts import ArtifactFolders
 from nas_skip.search._retrain import retrained
 
 #: the page template and its assets: dashboards/ of the checkout or the installed wheel
 DASHBOARDS = shipped("dashboards")
 TEMPLATE = DASHBOARDS / "report.html"
 
-_ID = re.compile(r'\bid="([^"]+)"')
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+#: the largest topology artifact read (nas-skip's drawings are a few kB); a larger one
+#: is drawn again from the genotype
+MAX_DRAWING_BYTES = 1 << 20
+_SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
 
 
 def load_template(path: Path = TEMPLATE) -> Template:
@@ -37,41 +48,41 @@ def load_template(path: Path = TEMPLATE) -> Template:
     return Template(path.read_text(encoding="utf-8"))
 
 
-def inline_svg(svg: str, prefix: str) -> str:
-    """An SVG document made fit to sit in an HTML page beside others.
+def svg_image(svg: str | bytes, alt: str) -> str:
+    """An ``<img>`` that shows the SVG document ``svg`` from a data URL (see the module
+    docstring for why not inline)."""
+    data = svg.encode("utf-8") if isinstance(svg, str) else svg
+    encoded = base64.b64encode(data).decode("ascii")
+    return f'<img src="data:image/svg+xml;base64,{encoded}" alt="{html.escape(alt)}">'
 
-    The XML prolog, DOCTYPE and metadata go (the DOCTYPE and RDF metadata name remote
-    URLs); every id and reference to it gets ``prefix``, because matplotlib and
-    ``to_svg`` reuse ids such as ``node-l0`` in each drawing and ids must be unique.
+
+def _is_svg(data: bytes) -> bool:
+    """Whether ``data`` is an XML document whose root is an SVG element."""
+    try:
+        return ET.fromstring(data).tag == _SVG_ROOT
+    except (ET.ParseError, ValueError):
+        return False
+
+
+def drawing(study: optuna.Study, trial: FrozenTrial,
+            store: ArtifactFolders | None = None) -> bytes | None:  # fmt: skip
+    """The trial's topology SVG: its artifact when the user's artifact folders hold it and
+    it is an SVG document, else drawn again from the genotype; None without a genotype.
+
+    The artifact id comes from the trial and is read only as an artifact id, only in
+    ``store``'s folders (:mod:`nas_skip.search._artifacts`); the folder the study records
+    is never read.
     """
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
-    ids = set(_ID.findall(svg))
-    svg = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
-
-    def ref(m: re.Match[str]) -> str:
-        name = m.group(2)
-        return f"{m.group(1)}{prefix}{name}" if name in ids else m.group(0)
-
-    return re.sub(r"(url\(#|href=\"#)([^\")]+)", ref, svg)
-
-
-def drawing(study: optuna.Study, trial: FrozenTrial) -> str | None:
-    """The trial's topology SVG: its artifact when the artifact folder still has it, else
-    drawn again from the genotype; None without a genotype."""
-    folder = study.user_attrs.get("artifacts")
-    artifact = trial.user_attrs.get("topology_artifact")
-    if folder and artifact:
-        path = Path(folder) / artifact
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
+    store = store or ArtifactFolders()
+    data = store.read(trial.user_attrs.get("topology_artifact"), MAX_DRAWING_BYTES)
+    if data is not None and _is_svg(data):
+        return data
     genotype = genotype_of(trial)
     if genotype is None:
         return None
     from nas_skip.draw import to_svg  # matplotlib: only when an artifact is missing
 
-    svg: str = to_svg(genotype)
-    return svg
+    return to_svg(genotype).encode("utf-8")
 
 
 def _fmt(name: str, value: float) -> str:
@@ -80,13 +91,16 @@ def _fmt(name: str, value: float) -> str:
     return f"{name} {value:,.0f}" if name in ("params", "flops") else f"{name} {value:.4g}"
 
 
-def architectures(study: optuna.Study, trials: list[FrozenTrial], names: list[str]) -> str:
-    """The HTML of the top architectures' cards: a heading, the values and the drawing."""
+def architectures(study: optuna.Study, trials: list[FrozenTrial], names: list[str],
+                  store: ArtifactFolders | None = None) -> str:  # fmt: skip
+    """The HTML of the top architectures' cards: a heading, the values and the drawing
+    (artifacts read from ``store``, the user's artifact folders)."""
     cards = []
     for rank, t in enumerate(trials, start=1):
         values = ", ".join(_fmt(n, v) for n, v in zip(names, t.values, strict=False))
-        svg = drawing(study, t)
-        body = inline_svg(svg, f"t{t.number}-") if svg else "<p>No genotype recorded.</p>"
+        svg = drawing(study, t, store)
+        alt = f"topology of trial {t.number}"
+        body = svg_image(svg, alt) if svg else "<p>No genotype recorded.</p>"
         hash_ = html.escape(str(t.user_attrs.get("hash", "")))
         cards.append(
             f'<figure class="arch" id="arch-trial-{t.number}">{body}'

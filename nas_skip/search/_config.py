@@ -24,6 +24,11 @@ DEFAULT_RUNS = Path("runs")
 DEFAULT_EPOCHS = 10
 #: where a search without --storage keeps its study (and the dashboard looks)
 DEFAULT_STORAGE = f"sqlite:///{DEFAULT_RUNS / 'nas_skip.db'}"
+#: the largest seed: numpy's generators, and so Optuna's samplers, take 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+#: where a search without --artifacts keeps its artifacts (and export, report and the
+#: dashboard read them)
+DEFAULT_ARTIFACTS = DEFAULT_RUNS / "artifacts"
 
 
 #: training settings a search may fix for every trial (flags --lr, --grad-clip ...); each
@@ -106,6 +111,8 @@ class SearchConfig:
                  "--dataset out")  # fmt: skip
             object.__setattr__(self, "dataset", spec.dataset)
         need(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
+        need(self.seed is None or 0 <= self.seed <= MAX_SEED, "seed",
+             f"must be in [0, {MAX_SEED}], got {brief(self.seed)}")  # fmt: skip
         need(self.keep >= 0, "keep", f"must be 0 or more, got {self.keep}")
         need(self.threads >= 1, "threads", f"must be at least 1, got {self.threads}")
         need(self.cpus_per_trial > 0, "cpus-per-trial", "must be positive")
@@ -176,7 +183,7 @@ class SearchConfig:
         return self.storage or DEFAULT_STORAGE
 
     def artifact_dir(self) -> Path:
-        return Path(self.artifacts) if self.artifacts else DEFAULT_RUNS / "artifacts"
+        return Path(self.artifacts) if self.artifacts else DEFAULT_ARTIFACTS
 
     def study_name(self, space_name: str, dataset: str) -> str:
         if self.study:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.genotype import Genotype
+from nas_skip.search._artifacts import ArtifactFolders, recorded_folder
 from nas_skip.search._config import SearchError
 from nas_skip.search._names import score_name, study_labels
 from nas_skip.search._progress import top_trials
-from nas_skip.search._storage import make_storage
-from nas_skip.search._weights import artifact_path, kept_weights, removed_weights
+from nas_skip.search._reading import (
+    duplicate_problem,
+    open_existing,
+    parse_genotype,
+    trial_problem,
+)
+from nas_skip.search._weights import kept_weights, removed_weights
 from nas_skip.train._metrics import named_scores
 
 
@@ -35,8 +39,10 @@ class Exported:
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
-    """Open an existing study; a missing one is an error listing those that exist."""
-    storage = make_storage(storage_url)
+    """Open an existing study; a missing one is an error listing those that exist, and a
+    storage that does not exist is an error too (it is not created: see
+    :func:`~nas_skip.search._reading.open_existing`)."""
+    storage = open_existing(storage_url)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -72,15 +78,79 @@ def choose_trial(study: optuna.Study, number: int | None, purpose: str = "export
     return trial
 
 
+def refuse_malformed(study: optuna.Study, trial: FrozenTrial, purpose: str = "export") -> None:
+    """Refuse a trial whose stored attributes cannot be read as a nas-skip trial's.
+
+    Raises:
+        SearchError: no genotype, one this nas-skip cannot read, or a ``duplicate_of``
+            that names no original (:func:`~nas_skip.search._reading.trial_problem`); the
+            message names the trial and the attribute.
+    """
+    problem = trial_problem(trial, study.get_trials(deepcopy=False))
+    if problem is not None:
+        raise SearchError(f"--trial {trial.number}: {problem}; it cannot be {purpose}ed")
+
+
 def _weights_source(study: optuna.Study, trial: FrozenTrial) -> FrozenTrial:
-    """A duplicate's weights are its original's."""
+    """A duplicate's weights are its original's (``duplicate_of`` checked first)."""
+    trials = study.get_trials(deepcopy=False)
+    problem = duplicate_problem(trial, trials)
+    if problem is not None:
+        raise SearchError(f"--trial {trial.number}: {problem}")
     original = trial.user_attrs.get("duplicate_of")
-    return study.get_trials(deepcopy=False)[original] if original is not None else trial
+    return trials[original] if original is not None else trial
+
+
+def _kept_state(store: ArtifactFolders, study: optuna.Study, trial: FrozenTrial,
+                genotype: Genotype) -> dict[str, Any] | None:  # fmt: skip
+    """The trial's kept weights, read from the user's artifact folders and checked to fit
+    its network; None when the search did not keep them.
+
+    Raises:
+        SearchError: they were kept, but no folder holds them (the message names the
+            folder the study records, for ``--artifacts``), or they do not load into the
+            trial's network.
+    """
+    import torch
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    from nas_skip.compile import build
+
+    artifact = kept_weights(_weights_source(study, trial), removed_weights(study))
+    if artifact is None:  # not kept, removed since, or not an artifact id
+        return None
+    try:
+        with store.open_reader(artifact) as f:
+            state = torch.load(f, weights_only=True)
+    except ArtifactNotFound:
+        recorded = recorded_folder(study)
+        hint = ""
+        if recorded is not None and not store.serves(recorded):
+            hint = f" (the study records {recorded}: pass the search's --artifacts)"
+        raise SearchError(
+            f"--trial {trial.number}: its kept weights (artifact {artifact}) are not in the "
+            f"artifact folder {store}{hint}; or add --retrain-epochs E to train it again"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises whatever the bytes provoke
+        raise SearchError(
+            f"--trial {trial.number}: its weights (artifact {artifact}) do not load "
+            f"({type(exc).__name__})"
+        ) from None
+    try:
+        build(genotype).load_state_dict(state)  # the keys do not depend on the class name
+    except (RuntimeError, TypeError, AttributeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(
+            f"--trial {trial.number}: its weights (artifact {artifact}) do not fit its "
+            f"genotype ({first[:160]})"
+        ) from None
+    return dict(state)
 
 
 def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int | None = None,
                  class_name: str = "Net", retrain_epochs: int | None = None,
-                 data_dir: str | None = None) -> Exported:  # fmt: skip
+                 data_dir: str | None = None,
+                 artifacts: str | Path | None = None) -> Exported:  # fmt: skip
     """Write ``model.py``, ``weights.pt``, ``genotype.json`` and ``metrics.json``.
 
     Args:
@@ -95,37 +165,33 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
             (``nb201-*``) has none: without retraining, its code, genotype and metrics are
             written without ``weights.pt``.
         data_dir: local dataset files, for retraining on cifar10 / mnist.
+        artifacts: the artifact folder the search wrote (its ``--artifacts``); None:
+            ``runs/artifacts``. The folder the study records is never read
+            (:mod:`~nas_skip.search._artifacts`).
 
     Raises:
-        SearchError: no such study or trial, or no kept weights and no ``retrain_epochs``.
+        SearchError: no such study or trial; a malformed trial; no kept weights (or
+            weights that do not load) and no ``retrain_epochs``.
     """
-    import torch
-
     from nas_skip.search._retrain import Recipe
 
     study = load_study(storage_url, study_name)
     trial = choose_trial(study, number)
+    refuse_malformed(study, trial)
     genotype = trial_genotype(trial)
-    holder = _weights_source(study, trial)
-    artifact = kept_weights(holder, removed_weights(study))  # None: not kept, or removed
-    artifact_dir = study.user_attrs.get("artifacts")
-    path = None
-    if artifact is not None and isinstance(artifact_dir, str):
-        path = artifact_path(artifact_dir, artifact)
     retrained = False
     state: dict[str, Any] | None = None
-    if path is not None and path.is_file():
-        store = FileSystemArtifactStore(path.parent)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "weights.pt"
-            optuna.artifacts.download_artifact(artifact_store=store, file_path=str(path),
-                                               artifact_id=artifact)  # fmt: skip
-            state = torch.load(path, weights_only=True)
-    elif retrain_epochs:
+    try:
+        state = _kept_state(ArtifactFolders(artifacts), study, trial, genotype)
+    except SearchError:
+        if not retrain_epochs:
+            raise  # kept, but missing or unreadable: retraining is the user's call
+    trained = study.user_attrs.get("evaluator", DEFAULT_EVALUATOR) == DEFAULT_EVALUATOR
+    if state is None and retrain_epochs:
         recipe = Recipe.of(study, trial, data_dir)
         _, model = recipe.fit(retrain_epochs, seed=trial.number, progress=True)
         state, retrained = model.state_dict(), True
-    elif study.user_attrs.get("evaluator", DEFAULT_EVALUATOR) == DEFAULT_EVALUATOR:
+    elif state is None and trained:
         raise SearchError(
             f"--trial {trial.number}: its weights were not kept (the search keeps only its "
             "best --keep trials' weights); add --retrain-epochs E to train it again"
@@ -141,11 +207,10 @@ def trial_genotype(trial: FrozenTrial) -> Genotype:
     """The genotype the trial stored (every nas-skip trial that got a sample has one).
 
     Raises:
-        SearchError: the trial has none (a study made outside nas-skip).
+        SearchError: the trial has none (a study made outside nas-skip), or it is not a
+            valid genotype of this nas-skip's schema.
     """
-    if "genotype" not in trial.user_attrs:
-        raise SearchError(f"--trial {trial.number}: it has no genotype (not a nas-skip trial)")
-    return Genotype.from_json(trial.user_attrs["genotype"])
+    return parse_genotype(trial)
 
 
 def write_export(

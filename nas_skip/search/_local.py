@@ -8,14 +8,22 @@ process.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
+import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from nas_skip.errors import NasSkipError
 from nas_skip.search._config import SearchConfig, SearchError
 from nas_skip.search._objective import (
     Worker,
@@ -25,36 +33,56 @@ from nas_skip.search._objective import (
     local_reporter,
     sample,
 )
+from nas_skip.search._queries import StudyQueries
 from nas_skip.search._samplers import make_pruner, make_sampler
 from nas_skip.search._storage import (
     FINISHED,
-    active_workers,
-    mark_stopped,
+    fail_stale_trials,
+    fail_trials_of,
     open_study,
+    storage_failure,
     worker_id,
 )
 from nas_skip.spaces import Space, load_space
 
 Objective = Callable[[optuna.Trial], Any]
+#: write errors that the next trial would meet too: a full disk, a quota, a read-only one
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class _Budget:
-    """Stops ``optimize`` once the study holds ``target`` finished trials, or when this
-    worker has seen ``max_failures`` failures in a row (a broken setup, not bad luck).
+    """Stops ``optimize`` once the study holds ``target`` finished trials, whichever
+    processes or machines finished them, or when this worker has seen ``max_failures``
+    failures in a row (a broken setup, not bad luck).
+
+    After each trial it counts the study's finished and running trials in the storage (two
+    small queries, whatever the study's size): the trials running elsewhere may bring the
+    study to its target, so it starts no more once finished + running reaches it. The
+    study may end at most the trials then in flight beyond its target. A running trial
+    whose worker died on this host (a kill -9, the kernel's out-of-memory killer) is
+    failed here, with the reason, rather than counted as running: the budget is finished
+    by the live workers.
 
     It wraps the objective rather than being an ``optimize`` callback: Optuna reads each
     trial back from the storage for its callbacks, a cost on every trial; the wrapper
     knows how the trial ends from what the objective returns or raises.
     """
 
-    def __init__(self, target: int, max_failures: int, finished: int, alone: bool) -> None:
-        self.target, self.max_failures = target, max_failures
+    def __init__(self, target: int, max_failures: int, queries: StudyQueries) -> None:
+        self.target, self.max_failures, self.queries = target, max_failures, queries
         self.failures = 0
-        # alone (one worker), the count is kept here rather than asked of the storage
-        self.finished, self.alone = finished, alone
+        self.disk_full: tuple[int, OSError] | None = None  # (trial, error) that stopped it
+
+    def reached(self) -> bool:
+        """Whether the study holds its target of finished trials."""
+        states = self.queries.states()
+        return sum(states[s] for s in FINISHED) >= self.target
 
     def wrap(self, objective: Objective) -> Objective:
+        owner = worker_id()
+
         def counted(trial: optuna.Trial) -> Any:
+            trial.set_user_attr("worker", owner)  # its trials fail if this process dies
             state = TrialState.FAIL
             try:
                 values = objective(trial)
@@ -69,41 +97,33 @@ class _Budget:
                     reason = failure_reason(exc)
                     trial.set_user_attr("fail_reason", reason)
                 sys.stderr.write(f"warning: trial {trial.number} failed: {reason}\n")
+                if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+                    self.disk_full = (trial.number, exc)
+                    trial.study.stop()  # no later trial could write its files either
                 raise
             finally:
-                self._count(trial.study, state)
+                self._count(trial, state)
 
         return counted
 
-    def _count(self, study: optuna.Study, state: TrialState) -> None:
+    def _count(self, trial: optuna.Trial, state: TrialState) -> None:
+        study = trial.study
         self.failures = self.failures + 1 if state == TrialState.FAIL else 0
         if self.failures >= self.max_failures:
             study.stop()  # first: a storage that fails below must not keep the loop going
-        elsewhere = 0  # trials other workers may still finish
-        if self.alone:
-            self.finished += state in FINISHED
-        else:  # other workers finish trials too (this one is still RUNNING in the storage)
-            trials = study.get_trials(deepcopy=False)
-            running = sum(t.state == TrialState.RUNNING for t in trials)
-            done = sum(t.state in FINISHED for t in trials)
-            self.finished = done + (state in FINISHED)
-            # every other live worker that has not stopped may finish one more trial: the
-            # one it runs, or, between two trials, the one it is about to start (counting
-            # only RUNNING trials let two workers both start one more in that moment)
-            elsewhere = max(running - 1, len(active_workers(study, trials) - {worker_id()}))
-        # the trials running elsewhere may bring the study to its total: leave it to them
-        # rather than start one more (a worker whose trial fails carries on)
-        if self.finished + elsewhere >= self.target:
+        states = self.queries.states()  # this trial is still RUNNING in the storage
+        finished = sum(states[s] for s in FINISHED) + (state in FINISHED)
+        elsewhere = states[TrialState.RUNNING] - 1
+        if elsewhere > 0:  # dead workers' trials are failed, not waited for
+            elsewhere -= fail_stale_trials(study, grace=None)
+        if finished + elsewhere >= self.target:
             study.stop()  # after this trial
 
 
 def objective_for(worker: Worker) -> Objective:
     """The shared objective, as ``study.optimize`` calls it."""
 
-    owner = worker_id()
-
     def objective(trial: optuna.Trial) -> Any:
-        trial.set_user_attr("worker", owner)  # a rerun fails our RUNNING trials if we die
         values = evaluate(trial, worker, sample(trial, worker.space),
                           local_reporter(trial, worker.config.prunes))  # fmt: skip
         return values[0] if len(values) == 1 else values
@@ -120,14 +140,15 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     """
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line from _Budget
     handle = open_study(config, space.name, space.dataset, config.space, None, make_pruner(config))
+    _STUDIES.append(handle.study)
+    queries = StudyQueries(handle.study)
     # a rerun with the same seed must not propose the same points again: offset the seed
-    trials = len(handle.study.get_trials())
+    trials = sum(queries.states().values())
     handle.study.sampler = make_sampler(config, worker_index, trials, space)
     worker = Worker(config, space, handle)
-    finished = handle.study._storage.get_n_trials(handle.study._study_id, FINISHED)
-    if finished >= config.trials:
+    budget = _Budget(config.trials, config.max_failures, queries)
+    if budget.reached():
         return 0
-    budget = _Budget(config.trials, config.max_failures, finished, alone=config.workers == 1)
     try:
         handle.study.optimize(
             budget.wrap(objective or objective_for(worker)),
@@ -135,19 +156,165 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
             catch=(Exception,),
             gc_after_trial=False,
         )
-    finally:
-        if config.workers > 1:  # the others no longer wait for a trial from this one
-            mark_stopped(handle.study)
+    except Exception as exc:  # not the objective's (caught above): the storage's, a sampler's
+        failed = _fail_own_trials(handle.study, trials, config.workers == 1, exc)
+        what = None if isinstance(exc, NasSkipError) else storage_failure(exc)
+        if what is None:
+            raise
+        raise SearchError(
+            f"--storage {handle.storage_url}: cannot write ({what}); the search stopped{failed}"
+        ) from None
+    if budget.disk_full is not None:
+        number, error = budget.disk_full
+        raise SearchError(
+            f"trial {number} failed: {error.strerror} (on the disk of --artifacts "
+            f"{handle.artifact_dir} or of --storage {handle.storage_url}); the search stopped"
+        )
     return budget.failures
 
 
+def _fail_own_trials(study: optuna.Study, before: int, alone: bool, exc: BaseException) -> str:
+    """Mark FAIL, with a reason, the trials this process left RUNNING when ``optimize``
+    itself failed (a full disk under the storage: a trial was asked, or told, in vain).
+
+    They are the trials that name this worker and, when it is the search's only worker,
+    those it started (numbers from ``before`` on) before it could name itself. A storage
+    that takes no write at all keeps them RUNNING: the next run fails them, as the
+    trials of a dead worker.
+
+    Returns:
+        What became of them, for the error line: ``"; trial 3 marked FAIL"``, ``"; trial 3
+        left RUNNING (the next run marks it FAIL)"``, or "" for none.
+    """
+    reason = f"the search stopped: {storage_failure(exc) or failure_reason(exc)}"
+    marked, left = [], []
+    try:
+        running = StudyQueries(study).running()
+    except Exception:  # noqa: S112 - the storage reads nothing either; the rerun fails them
+        return ""
+    for t in running:
+        worker = t.user_attrs.get("worker")
+        if worker == worker_id() or (alone and worker is None and t.number >= before):
+            try:  # the reason may not fit where the state change still does
+                study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            except Exception:  # noqa: S110
+                pass
+            try:
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                marked.append(t.number)
+            except Exception:
+                left.append(t.number)
+
+    def trials(numbers: list[int]) -> str:
+        return f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+    told = f"; {trials(marked)} marked FAIL" if marked else ""
+    if left:
+        told += f"; {trials(left)} left RUNNING (the next run marks it FAIL)"
+    return told
+
+
 def _worker_main(config: SearchConfig, index: int, objective: Objective | None) -> None:
+    _stop_with_parent()
     # a fresh process: load the space again (specs hold no live state)
     space = load_space(config.space, config.dataset, config.train)
     try:
         optimize(config, space, index, objective)
     except KeyboardInterrupt:
         pass  # the parent reports the interruption; Optuna has marked the trial FAIL
+    except NasSkipError as exc:  # one line, as the command line prints errors
+        sys.stderr.write(f"error: worker {index}: {exc}\n")
+        sys.exit(2)
+
+
+def _stop_with_parent() -> None:
+    """End this worker process when the search process that started it dies (a kill -9
+    leaves its children running, unsupervised, with nobody to report to): its running
+    trial is failed with the reason, and the process exits."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        reason = f"the search process (pid {parent.pid}) died; its worker {worker_id()} stopped"
+        for study in _STUDIES:
+            try:
+                fail_trials_of(study, worker_id(), reason)
+            except Exception:  # noqa: S110 - exiting anyway; a rerun fails them as stale
+                pass
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="nas-skip-parent-watch").start()
+
+
+#: the studies this process runs trials of (for the parent watch of a worker process)
+_STUDIES: list[optuna.Study] = []
+
+
+def _signal_name(exitcode: int) -> str:
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
+
+
+def _supervise(config: SearchConfig, space: Space, objective: Objective | None) -> None:
+    """Run ``config.workers`` worker processes to the study's target.
+
+    A worker killed by a signal (a kill -9, the kernel's out-of-memory killer) has its
+    running trials failed with a reason naming it and the signal, and is replaced while
+    the study is short of its target; after ``max_failures`` such deaths in this run the
+    search gives up. A worker that exits with an error (it printed it) is not replaced:
+    its error would repeat.
+    """
+    ctx = multiprocessing.get_context("spawn")  # no fork after torch and threads start
+    handle = open_study(config, space.name, space.dataset, config.space)
+    budget = _Budget(config.trials, config.max_failures, StudyQueries(handle.study))
+    index = 0
+    procs: dict[int, multiprocessing.process.BaseProcess] = {}
+
+    def start() -> None:
+        nonlocal index
+        p = ctx.Process(target=_worker_main, args=(config, index, objective), daemon=False)
+        p.start()
+        procs[p.sentinel] = p
+        index += 1
+
+    for _ in range(config.workers):
+        start()
+    deaths = clean = errors = 0
+    try:
+        while procs:
+            for sentinel in multiprocessing.connection.wait(list(procs)):
+                p = procs.pop(sentinel)  # type: ignore[call-overload]
+                p.join()
+                code = p.exitcode or 0
+                if code == 0:
+                    clean += 1
+                    continue
+                how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited ({code})"
+                who = f"{socket.gethostname()}:{p.pid}"
+                failed = fail_trials_of(handle.study, who, f"worker {who} {how}")
+                if code > 0:
+                    errors += 1
+                    continue
+                deaths += 1
+                sys.stderr.write(f"warning: worker process {who} {how}; "
+                                 f"{failed} running trial(s) failed\n")  # fmt: skip
+                if deaths >= config.max_failures:
+                    raise SearchError(f"{deaths} worker processes died (the last {how}); "
+                                      "see the trials' fail_reason")  # fmt: skip
+                if not budget.reached() and not clean:
+                    start()  # a replacement; workers that ended cleanly saw the target
+    except KeyboardInterrupt:
+        for p in procs.values():
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+        raise
+    if errors and not clean:
+        raise SearchError(f"--workers {config.workers}: every worker process failed")
 
 
 def run_local(config: SearchConfig, space: Space, objective: Objective | None = None) -> None:
@@ -160,26 +327,10 @@ def run_local(config: SearchConfig, space: Space, objective: Objective | None = 
         KeyboardInterrupt: Ctrl-C; the running trials are marked FAIL by Optuna.
         SearchError: every trial of a worker failed (a broken setup).
     """
-    if config.workers == 1:
-        failures = optimize(config, space, 0, objective)
-    else:
-        ctx = multiprocessing.get_context("spawn")  # no fork after torch and threads start
-        procs = [ctx.Process(target=_worker_main, args=(config, i, objective), daemon=False)
-                 for i in range(config.workers)]  # fmt: skip
-        for p in procs:
-            p.start()
-        try:
-            for p in procs:
-                p.join()
-        except KeyboardInterrupt:
-            for p in procs:
-                p.join(timeout=30)
-                if p.is_alive():
-                    p.terminate()
-            raise
-        failures = 0
-        if all(p.exitcode not in (0, None) for p in procs):
-            raise SearchError(f"--workers {config.workers}: every worker process failed")
+    if config.workers > 1:
+        _supervise(config, space, objective)
+        return
+    failures = optimize(config, space, 0, objective)
     if failures >= config.max_failures:
         raise SearchError(
             f"{failures} trials failed in a row; see the trials' fail_reason "

@@ -25,7 +25,7 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from nas_skip.errors import NasSkipError
 from nas_skip.evaluators import (
@@ -39,7 +39,8 @@ from nas_skip.evaluators import (
 from nas_skip.genotype import Genotype, costs
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._describe import save_note, upload_drawing
-from nas_skip.search._storage import StudyHandle, originals, worker_alive
+from nas_skip.search._queries import StudyQueries
+from nas_skip.search._storage import StudyHandle, worker_alive
 from nas_skip.search._weights import keep_weights, stored_values
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrialDiverged
@@ -75,6 +76,11 @@ class Worker:
     @property
     def study(self) -> optuna.Study:
         return self.handle.study
+
+    @cached_property
+    def queries(self) -> StudyQueries:
+        """Bounded-cost questions about the study (see :mod:`nas_skip.search._queries`)."""
+        return StudyQueries(self.handle.study)
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ def evaluate(
     upload_drawing(trial, worker.handle, g)
     if config.evaluator_spec.reports_epochs:  # the dashboard shows it while it trains
         save_note(trial, g, attrs)
-    original = _find_finished(worker.study, key) or _wait_for_twin(worker.study, key, trial.number)
+    original = worker.queries.original(key) or _wait_for_twin(worker.queries, key, trial.number)
     if original is not None:
         put("duplicate_of", original.number)
         for name in METRICS:
@@ -199,11 +205,7 @@ def evaluate(
     return values
 
 
-def _find_finished(study: optuna.Study, key: str) -> FrozenTrial | None:
-    return next((t for t in originals(study) if t.user_attrs.get("dedup_key") == key), None)
-
-
-def _wait_for_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
+def _wait_for_twin(queries: StudyQueries, key: str, number: int) -> FrozenTrial | None:
     """With parallel workers, an earlier trial may be training the same network right now:
     wait for it rather than train it twice, then reuse it if it completed.
 
@@ -211,11 +213,11 @@ def _wait_for_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | 
     whose process died (a kill -9 on this host) is not waited for.
     """
     while True:
-        twins = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        twins = [t for t in queries.running()
                  if t.number < number and t.user_attrs.get("dedup_key") == key
                  and worker_alive(str(t.user_attrs.get("worker", "")))]  # fmt: skip
         if not twins:
-            return _find_finished(study, key)
+            return queries.original(key)
         time.sleep(0.5)
 
 

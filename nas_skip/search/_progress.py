@@ -6,11 +6,15 @@ rather than listening to one process, so what it shows is what the study holds.
 
 from __future__ import annotations
 
+import json
+import math
 import threading
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
 
 import optuna
-from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import (
@@ -24,25 +28,37 @@ from rich.progress import (
 from rich.table import Table
 
 from nas_skip.search._names import objective_labels
-from nas_skip.search._storage import counts, make_storage, originals
+from nas_skip.search._queries import Cursor, StudyQueries
+from nas_skip.search._storage import diverged, make_storage, originals
 from nas_skip.search._weights import kept_weights, removed_weights
 
 
 class StudyWatcher:
-    """A rich progress bar of a study: finished / running / failed / duplicates, best.
+    """What a person sees of a running study, read from its storage.
 
-    Use as a context manager; it polls in a thread with its own storage connection.
+    In a terminal, a rich progress bar: finished / running / failed / duplicates, best.
+    Elsewhere (a pipe, nohup, a Slurm log), one plain line per finished trial (number,
+    state, value, seconds, parameters) instead, as a log reads best. ``log_file`` also
+    gets one JSON object per finished trial, in both cases. Use as a context manager; it
+    polls in a thread with its own storage connection and one study object, asking only
+    what changed (:mod:`nas_skip.search._queries`), whatever the study's size.
     """
 
     def __init__(self, storage_url: str, study_name: str, target: int, maximize: bool,
                  console: Console | None = None, interval: float = 0.5,
-                 enabled: bool = True) -> None:  # fmt: skip
+                 enabled: bool = True, log_file: str | Path | None = None) -> None:  # fmt: skip
         self.storage_url, self.study_name = storage_url, study_name
         self.target, self.maximize, self.interval = target, maximize, interval
         self.console = console or Console(stderr=True)
         self.enabled = enabled
+        self.lines = enabled and not self.console.is_terminal  # plain lines, not a bar
+        self.log_path = Path(log_file) if log_file else None
         self._stop = threading.Event()
-        self._storage: BaseStorage | None = None
+        self._queries: StudyQueries | None = None
+        self._cursor: Cursor = Cursor(-1, frozenset())
+        self._counts: Counter[str] = Counter()
+        self._best: float | None = None
+        self._log: TextIO | None = None
         self._thread: threading.Thread | None = None
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -57,8 +73,12 @@ class StudyWatcher:
         self._task = self._progress.add_task(study_name, total=target, status="starting")
 
     def __enter__(self) -> StudyWatcher:
-        if self.enabled:
-            self._progress.start()
+        if self.log_path is not None:
+            self._log = self.log_path.open("a", encoding="utf-8")
+        if self.enabled or self._log is not None:
+            self._open()  # the trials finished before the run are not reported
+            if self.enabled and not self.lines:
+                self._progress.start()
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         return self
@@ -68,7 +88,21 @@ class StudyWatcher:
         if self._thread is not None:
             self._thread.join()
             self.refresh()
-            self._progress.stop()
+            if self.enabled and not self.lines:
+                self._progress.stop()
+        if self._log is not None:
+            self._log.close()
+
+    def _open(self) -> StudyQueries:
+        if self._queries is None:  # one storage and study for the watcher's lifetime
+            study = optuna.load_study(study_name=self.study_name,
+                                      storage=make_storage(self.storage_url))  # fmt: skip
+            self._queries = StudyQueries(study)
+            # counted once; then only the trials that finish are read, each once
+            self._counts = self._queries.counts()
+            self._best = self._queries.best_value(self.maximize)
+            _, self._cursor = self._queries.finished_since(None)
+        return self._queries
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -78,19 +112,76 @@ class StudyWatcher:
                 pass
 
     def refresh(self) -> None:
-        if self._storage is None:  # opened in the polling thread, used only there
-            self._storage = make_storage(self.storage_url)
-        study = optuna.load_study(study_name=self.study_name, storage=self._storage)
-        trials = study.get_trials(deepcopy=False)
-        c = counts(trials)
-        best = best_value(trials, self.maximize)
-        status = (
-            f"running {c['RUNNING']}  failed {c['FAIL']}  pruned {c['PRUNED']}  "
-            f"diverged {c['diverged']}  duplicates {c['duplicate']}"
-            + (f"  best {best:.4f}" if best is not None else "")
-        )
-        self._progress.update(self._task, completed=min(c["finished"], self.target),
-                              status=status)  # fmt: skip
+        queries = self._open()
+        done, self._cursor = queries.finished_since(self._cursor)
+        for t in done:
+            self._count(t)
+            if not self.lines and self._log is None:
+                continue
+            record = trial_record(t)
+            if self.lines:
+                self.console.print(plain_line(record), markup=False, highlight=False,
+                                   soft_wrap=True)  # fmt: skip
+            if self._log is not None:
+                self._log.write(json.dumps(record) + "\n")
+                self._log.flush()
+        if self.enabled and not self.lines:
+            c, best = self._counts, self._best
+            status = (
+                f"running {len(self._cursor.open)}  failed {c['FAIL']}  pruned {c['PRUNED']}  "
+                f"diverged {c['diverged']}  duplicates {c['duplicate']}"
+                + (f"  best {best:.4f}" if best is not None else "")
+            )
+            self._progress.update(self._task, completed=min(c["finished"], self.target),
+                                  status=status)  # fmt: skip
+
+    def _count(self, t: FrozenTrial) -> None:
+        """Add a trial that finished to the counts and the best value."""
+        c = self._counts
+        c[t.state.name] += 1
+        c["finished"] += t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        c["duplicate"] += "duplicate_of" in t.user_attrs
+        c["diverged"] += diverged(t)
+        if t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0]):
+            v, best = t.values[0], self._best
+            if best is None or (v > best if self.maximize else v < best):
+                self._best = v
+
+    def summary(self, counts: Counter[str], best: float | None, interrupted: bool) -> None:
+        """Append the run's summary to the log file (the CLI prints its own)."""
+        if self.log_path is None:
+            return
+        record = {"summary": {k: counts[k] for k in ("finished", "COMPLETE", "PRUNED",
+                                                     "diverged", "duplicate", "FAIL")},
+                  "study": self.study_name, "best": best, "target": self.target,
+                  "interrupted": interrupted}  # fmt: skip
+        with self.log_path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+
+
+def trial_record(t: FrozenTrial) -> dict[str, Any]:
+    """What a log says of a finished trial (a JSON object)."""
+    ended = t.datetime_complete
+    seconds = (ended - t.datetime_start).total_seconds() if ended and t.datetime_start else None
+    record: dict[str, Any] = {"trial": t.number, "state": t.state.name, "values": t.values,
+                              "seconds": None if seconds is None else round(seconds, 3),
+                              "params": t.params}  # fmt: skip
+    for key in ("duplicate_of", "fail_reason", "pruned_reason", "hash"):
+        if key in t.user_attrs:
+            record[key] = t.user_attrs[key]
+    return record
+
+
+def plain_line(record: dict[str, Any]) -> str:
+    """One line of a finished trial for a log that is no terminal."""
+    values = record["values"]
+    shown = " ".join(f"{v:.6g}" for v in values) if values else "-"
+    seconds = "-" if record["seconds"] is None else f"{record['seconds']:.1f}s"
+    why = record.get("fail_reason") or record.get("pruned_reason")
+    dup = f" duplicate_of={record['duplicate_of']}" if "duplicate_of" in record else ""
+    params = json.dumps(record["params"], separators=(",", ":"), default=str)
+    line = f"trial {record['trial']} {record['state']} value={shown} {seconds}{dup} {params}"
+    return line + (f" reason={json.dumps(why)}" if why else "")
 
 
 def best_value(trials: list[FrozenTrial], maximize: bool) -> float | None:

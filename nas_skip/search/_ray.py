@@ -162,13 +162,15 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
     import ray
     from ray import tune
 
+    from nas_skip.search._queries import StudyQueries
     from nas_skip.search._ray_searcher import TRIAL_NUMBER, StudySearch
 
     url = config.storage_url()
     study_name = config.study_name(space.name, space.dataset)
     runs = Path(config.artifact_dir()).parent / "ray"  # beside the artifacts, absolute
     storage = make_storage(url)
-    existing = len(optuna.load_study(study_name=study_name, storage=storage).get_trials())
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    existing = sum(StudyQueries(study).states().values())  # not a read of every trial
     sampler = make_sampler(config, 0, existing, space)  # a rerun must not replay proposals
     searcher = StudySearch(config, space, storage, study_name, sampler, str(runs / study_name))
 

@@ -40,6 +40,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from nas_skip.search._config import SearchConfig
 from nas_skip.search._objective import all_finite, sample
+from nas_skip.search._queries import StudyQueries
 from nas_skip.search._storage import FINISHED, worker_id
 from nas_skip.spaces import Space
 
@@ -158,8 +159,8 @@ class StudySearch(OptunaSearch):
         many), and in the storage at most every RECOUNT_SECONDS, where other processes'
         trials show."""
         if time.monotonic() - self._counted_at >= RECOUNT_SECONDS:
-            study = self.study
-            self._finished = study._storage.get_n_trials(study._study_id, FINISHED)
+            states = StudyQueries(self.study).states()  # a COUNT, not a read of every trial
+            self._finished = sum(states[s] for s in FINISHED)
             self._counted_at = time.monotonic()
         return self._finished
 

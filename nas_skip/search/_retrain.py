@@ -35,6 +35,7 @@ from nas_skip.search._export import (
     choose_trial,
     export_metrics,
     load_study,
+    refuse_malformed,
     trial_genotype,
     write_export,
 )
@@ -55,12 +56,32 @@ def retrain_key(number: int) -> str:
     return f"{PREFIX}{number}"
 
 
+#: what a stored result must hold for the report and trials.csv to show it
+_SCORES = ("val_mean", "val_std", "test_mean", "test_std", "search_value")
+
+
+def _readable_record(value: object) -> bool:
+    """Whether a stored ``retrain:<N>`` value has the shape :func:`retrain` writes (a study
+    is untrusted input: anything else is left out, not shown or crashed on)."""
+    if not isinstance(value, dict):
+        return False
+    scores = all(
+        isinstance(value.get(k), int | float) and not isinstance(value.get(k), bool)
+        for k in _SCORES
+    )
+    epochs = value.get("epochs")
+    whole = isinstance(epochs, int) and not isinstance(epochs, bool)
+    return scores and whole and isinstance(value.get("seeds"), list)
+
+
 def retrained(study: optuna.Study) -> dict[int, dict[str, Any]]:
-    """Every stored retraining result of the study, by trial number (ascending)."""
+    """Every stored retraining result of the study, by trial number (ascending); values
+    not shaped as :func:`retrain` stores them are left out."""
     found = {}
     for key, value in study.user_attrs.items():
         number = key.removeprefix(PREFIX)
-        if key.startswith(PREFIX) and number.isdigit() and isinstance(value, dict):
+        plain = number.isascii() and number.isdigit() and len(number) < 10  # not "²"
+        if key.startswith(PREFIX) and plain and _readable_record(value):
             found[int(number)] = value
     return dict(sorted(found.items()))
 
@@ -68,6 +89,19 @@ def retrained(study: optuna.Study) -> dict[int, dict[str, Any]]:
 def default_epochs(study: optuna.Study) -> int:
     """The budget ``retrain`` uses when none is given: the search's, and at least 40."""
     return max(MIN_DEFAULT_EPOCHS, int(study.user_attrs.get("epochs") or 0))
+
+
+def check_search(study: optuna.Study) -> None:
+    """Refuse a study ``nas-skip search`` did not make: nothing says how to train it.
+
+    Raises:
+        SearchError: the study records no space and dataset.
+    """
+    if "space" not in study.user_attrs or "dataset" not in study.user_attrs:
+        raise SearchError(
+            f"--study {study.study_name}: not a nas-skip search (no space and dataset "
+            "recorded), so its trials cannot be trained again"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,11 +126,7 @@ class Recipe:
         from nas_skip.spaces import load_space
 
         attrs = study.user_attrs
-        if "space" not in attrs or "dataset" not in attrs:
-            raise SearchError(
-                f"--study {study.study_name}: not a nas-skip search (no space and dataset "
-                "recorded), so its trials cannot be trained again"
-            )
+        check_search(study)
         genotype = trial_genotype(trial)
         # the search's fixed training values (--lr ...) replace the file's train: entries
         train = attrs.get("train") or None
@@ -200,6 +230,8 @@ def retrain(storage_url: str, study_name: str, trial: int | None = None,
             raise SearchError(f"--{flag}: must be at least 1, got {value}")
     study = load_study(storage_url, study_name)
     chosen = choose_trial(study, trial, "retrain")
+    check_search(study)
+    refuse_malformed(study, chosen, "retrain")
     budget = epochs or default_epochs(study)
     recipe = Recipe.of(study, chosen, data_dir)
     runs: list[TrainResult] = []

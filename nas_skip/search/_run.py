@@ -9,9 +9,10 @@ import optuna
 from rich.console import Console
 
 from nas_skip.evaluators import check_family, make_evaluator
-from nas_skip.search._config import SearchConfig
+from nas_skip.search._config import SearchConfig, SearchError
 from nas_skip.search._progress import StudyWatcher
-from nas_skip.search._storage import counts, fail_stale_trials, open_study
+from nas_skip.search._queries import StudyQueries
+from nas_skip.search._storage import fail_stale_trials, open_study, storage_failure
 from nas_skip.search._weights import prune_weights
 from nas_skip.spaces import load_space, load_spec
 
@@ -36,14 +37,17 @@ class SearchResult:
         return self.study.study_name
 
 
-def search(config: SearchConfig, console: Console | None = None,
-           progress: bool = True) -> SearchResult:  # fmt: skip
+def search(config: SearchConfig, console: Console | None = None, progress: bool = True,
+           log_file: str | Path | None = None) -> SearchResult:  # fmt: skip
     """Run a search to ``config.trials`` finished trials (continuing a study that has some).
 
     Args:
         config: the search.
-        console: where the progress bar goes (stderr by default).
-        progress: show the progress bar.
+        console: where progress goes (stderr by default): a progress bar in a terminal,
+            one plain line per finished trial elsewhere.
+        progress: show progress.
+        log_file: append one JSON object per finished trial to this file, and one with
+            the counts at the end.
 
     Returns:
         The :class:`SearchResult`.
@@ -65,12 +69,18 @@ def search(config: SearchConfig, console: Console | None = None,
     # refused here, before the study is touched, rather than in every worker
     make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir,
                    config.train_error)  # fmt: skip
-    handle = open_study(config, space.name, space.dataset, config.space)
-    stale = fail_stale_trials(handle.study)
+    try:
+        handle = open_study(config, space.name, space.dataset, config.space)
+        stale = fail_stale_trials(handle.study)
+    except Exception as exc:  # a storage that takes no write (a full disk): one line
+        what = None if isinstance(exc, SearchError) else storage_failure(exc)
+        if what is None:
+            raise
+        raise SearchError(f"--storage {config.storage_url()}: cannot write ({what})") from None
     maximize = config.directions[0] == "maximize"
     interrupted = False
     with StudyWatcher(handle.storage_url, handle.study.study_name, config.trials, maximize,
-                      console, enabled=progress):  # fmt: skip
+                      console, enabled=progress, log_file=log_file) as watcher:  # fmt: skip
         try:
             if config.backend == "local":
                 from nas_skip.search._local import run_local
@@ -85,7 +95,9 @@ def search(config: SearchConfig, console: Console | None = None,
     # each trial that keeps weights prunes the rest; once more at the end trims what a run
     # with a larger --keep, or a trial that died after keeping, left
     prune_weights(handle, config.objectives, config.directions, config.keep)
-    c = counts(handle.study.get_trials(deepcopy=False))
+    queries = StudyQueries(handle.study)
+    c = queries.counts()
+    watcher.summary(c, queries.best_value(maximize), interrupted)
     return SearchResult(handle.study, handle.storage_url, handle.artifact_dir, c["finished"],
                         c["FAIL"], c["PRUNED"], c["diverged"], c["duplicate"], stale,
                         interrupted)  # fmt: skip

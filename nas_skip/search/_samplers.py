@@ -7,7 +7,7 @@ import warnings
 import optuna
 
 from nas_skip.samplers._proposals import Key
-from nas_skip.search._config import SearchConfig
+from nas_skip.search._config import MAX_SEED, SearchConfig
 from nas_skip.spaces import Space
 
 
@@ -35,7 +35,9 @@ def make_sampler(
     ``key`` replaces local-search's comparison of genotypes (benchmarks serve the
     canonical hashes from a table rather than build every genotype again).
     """
-    seed = None if config.seed is None else config.seed + 7919 * worker + 104729 * offset
+    seed = None
+    if config.seed is not None:  # kept in numpy's range, whatever the worker and offset
+        seed = (config.seed + 7919 * worker + 104729 * offset) % (MAX_SEED + 1)
     name = config.sampler_name
     startup = min(10, max(3, config.trials // 4))
     with warnings.catch_warnings():

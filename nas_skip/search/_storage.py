@@ -18,8 +18,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
-from nas_skip.search._config import SearchConfig, SearchError
+from nas_skip.search._config import DEFAULT_RUNS, SearchConfig, SearchError
 from nas_skip.search._names import name_metrics, objective_labels
+from nas_skip.search._queries import CachedStorage, StudyQueries, ensure_indexes
 
 # user attributes of the study that tie it to one space and budget
 STUDY_KEYS = ("space", "dataset", "evaluator", "epochs", "objectives", "train")
@@ -33,28 +34,47 @@ def make_storage(url: str) -> BaseStorage:
     journal file storage; anything else is an RDB URL (``sqlite:///runs/nas_skip.db``,
     ``postgresql://user@127.0.0.1:5432/db``).
 
+    A file's folder must exist (a typo makes no folder), except nas-skip's own ``runs/``
+    (``sqlite:///runs/nas_skip.db``, the default, or ``journal:runs/study.log``).
+
     Raises:
-        SearchError: the storage cannot be opened; the message names the URL.
+        SearchError: the storage cannot be opened, the URL is a bare path (``x.db``: the
+            message suggests ``sqlite:///x.db``), or names a missing folder; the message
+            names the URL.
     """
+    journal = url.startswith("journal:") or url.endswith((".log", ".jsonl"))
+    if not journal and "://" not in url:
+        hint = "sqlite:///FILE.db, postgresql://USER@HOST/DB, or a journal file FILE.log"
+        if url.endswith((".db", ".sqlite", ".sqlite3")):
+            hint = f"sqlite:///{url}"
+        raise SearchError(f"--storage {url}: not a storage URL; did you mean {hint}?")
     try:
-        if url.startswith("journal:") or url.endswith((".log", ".jsonl")):
+        if journal:
             path = Path(url.removeprefix("journal:").removeprefix("///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _need_folder(url, path)
             return JournalStorage(JournalFileBackend(str(path)))
         if not url.startswith("sqlite:///"):
-            return RDBStorage(url)
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            return CachedStorage(RDBStorage(url))
+        _need_folder(url, Path(url.removeprefix("sqlite:///")))
         # several worker processes share the file: wait for the lock, don't fail
         storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # the connections opened so far had no pragmas
-        return storage
+        return CachedStorage(storage)  # as Optuna would wrap it, minus a read at start
     except (ImportError, ValueError, OSError) as exc:
         raise SearchError(f"--storage {url}: cannot open ({_one_line(exc)})") from None
     except Exception as exc:  # SQLAlchemy's errors: a wrong host, database or driver
         if type(exc).__module__.startswith("sqlalchemy"):
             raise SearchError(f"--storage {url}: cannot open ({_one_line(exc)})") from None
         raise
+
+
+def _need_folder(url: str, path: Path) -> None:
+    """Make ``runs/`` for a storage file in it; any other folder must exist."""
+    if path.parent == DEFAULT_RUNS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise SearchError(f"--storage {url}: no folder {path.parent} (create it first)")
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:
@@ -67,6 +87,24 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # kept in the file once set
     cursor.execute("PRAGMA synchronous=NORMAL")  # per connection
     cursor.close()
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """One line on what failed, where ``exc`` arose from the storage (a database error,
+    Optuna's storage error, a file that cannot be written: a full disk); else None.
+
+    The line is the first of the error at the root of the chain ("database or disk is
+    full"), not Optuna's guess about it ("... e.g. exceeding max length").
+    """
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(isinstance(e, OSError | optuna.exceptions.StorageInternalError)
+               or type(e).__module__.startswith("sqlalchemy") for e in chain):  # fmt: skip
+        return None
+    return _one_line(chain[-1])
 
 
 def _one_line(exc: BaseException) -> str:
@@ -99,6 +137,7 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
     """
     url = config.storage_url()
     storage = make_storage(url)
+    ensure_indexes(storage)  # duplicates are looked up by key
     name = config.study_name(space_name, dataset)
     wanted = {"space": space_ref, "dataset": dataset, "epochs": config.epochs,
               "objectives": list(config.objectives), "evaluator": config.evaluator,
@@ -159,47 +198,50 @@ def worker_alive(worker: str) -> bool:
     return not (host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)))
 
 
-#: study system attribute prefix: the worker (host:pid) after it stopped starting trials
-STOPPED = "worker_stopped:"
+def fail_trials_of(study: optuna.Study, worker: str, reason: str) -> int:
+    """Mark FAIL the RUNNING trials that ``worker`` (host:pid) runs, with ``reason``.
+
+    Returns:
+        How many trials were marked.
+    """
+    marked = 0
+    for t in StudyQueries(study).running():
+        if t.user_attrs.get("worker") == worker:
+            _fail(study, t, reason)
+            marked += 1
+    return marked
 
 
-def mark_stopped(study: optuna.Study) -> None:
-    """Record that this process starts no more trials of ``study``."""
-    study._storage.set_study_system_attr(study._study_id, STOPPED + worker_id(), True)
+def _fail(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    try:
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    except RuntimeError:  # finished meanwhile (Optuna refuses to change a finished trial)
+        pass
 
 
-def active_workers(study: optuna.Study, trials: list[FrozenTrial]) -> set[str]:
-    """The workers (host:pid) that ran trials of the study, may still run and have not
-    said they stopped: each may still finish a trial."""
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    stopped = {k.removeprefix(STOPPED) for k in attrs if k.startswith(STOPPED)}
-    seen = {str(t.user_attrs["worker"]) for t in trials if "worker" in t.user_attrs}
-    return {w for w in seen - stopped if worker_alive(w)}
-
-
-def fail_stale_trials(study: optuna.Study, grace: timedelta = timedelta(minutes=2)) -> int:
+def fail_stale_trials(study: optuna.Study, grace: timedelta | None = timedelta(minutes=2)) -> int:
     """Mark FAIL the RUNNING trials whose process died (a kill -9, a lost machine).
 
     A trial records ``worker`` = host:pid when it starts. One from this host whose process
-    is gone is stale; one without a worker is stale once older than ``grace``. Trials of
-    live processes, here or on other hosts, are left alone.
+    is gone is stale; one without a worker is stale once older than ``grace`` (never,
+    for ``None``). Trials of live processes, here or on other hosts, are left alone. Only
+    the running trials are read, whatever the study's size.
 
     Returns:
         How many trials were marked.
     """
     now = datetime.now()
     marked = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in StudyQueries(study).running():
         worker = t.user_attrs.get("worker")
         if worker:
             stale = not worker_alive(str(worker))
         else:
             started = t.datetime_start or now
-            stale = now - started > grace
+            stale = grace is not None and now - started > grace
         if stale:
-            reason = f"left RUNNING by a run that died ({worker or 'unknown worker'})"
-            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            _fail(study, t, f"left RUNNING by a run that died ({worker or 'unknown worker'})")
             marked += 1
     return marked
 

@@ -30,7 +30,6 @@ the artifact folder; nothing outside it is ever deleted.
 from __future__ import annotations
 
 import math
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,8 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
+from nas_skip.search._artifacts import ARTIFACT_ID as _ARTIFACT_ID
+from nas_skip.search._queries import StudyQueries
 from nas_skip.search._storage import StudyHandle, worker_alive
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ ATTR = "weights_artifact"
 #: study system attribute prefix: weights removed (``weights_removed:<artifact id>``: the
 #: trial number)
 REMOVED = "weights_removed:"
-#: the artifact ids upload_artifact writes: str(uuid.uuid4())
-_ARTIFACT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: which user attribute holds each objective's value
 _OBJECTIVE_ATTRS = {"accuracy": "val_accuracy", "params": "params", "latency": "latency_ms",
                     "flops": "flops"}  # fmt: skip
@@ -69,8 +68,7 @@ def stored_values(attrs: dict[str, Any], objectives: Sequence[str]) -> list[floa
 
 def removed_weights(study: optuna.Study) -> set[str]:
     """The artifact ids of weights the search removed (read once per listing of trials)."""
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    return {k.removeprefix(REMOVED) for k in attrs if k.startswith(REMOVED)}
+    return {k.removeprefix(REMOVED) for k in StudyQueries(study).system_keys(REMOVED)}
 
 
 def kept_weights(trial: FrozenTrial, removed: set[str]) -> str | None:
@@ -103,20 +101,15 @@ def _dominated(values: Sequence[float], other: Sequence[float], signs: list[floa
     return better_or_equal and any(o != v for o, v in zip(other, values, strict=True))
 
 
-def _candidates(trials: list[FrozenTrial], objectives: Sequence[str]) -> dict[int, list[float]]:
+def _candidates(queries: StudyQueries, objectives: Sequence[str]) -> dict[int, list[float]]:
     """Values of the trials that compete for the kept weights: the complete ones and the
     running ones of live workers whose metrics are stored (they are about to complete);
-    duplicates stand aside for their originals."""
-    found = {}
-    for t in trials:
-        if "duplicate_of" in t.user_attrs:
+    duplicates stand aside for their originals. Read without reading every trial."""
+    found = queries.complete_values()
+    for t in queries.running():
+        if "duplicate_of" in t.user_attrs or not worker_alive(str(t.user_attrs.get("worker"))):
             continue
-        if t.state == TrialState.COMPLETE and t.values:
-            values = list(t.values)
-        elif t.state == TrialState.RUNNING and worker_alive(str(t.user_attrs.get("worker", ""))):
-            values = stored_values(t.user_attrs, objectives)
-        else:
-            continue
+        values = stored_values(t.user_attrs, objectives)
         if len(values) == len(objectives) and all(math.isfinite(v) for v in values):
             found[t.number] = values
     return found
@@ -154,8 +147,7 @@ def keep_weights(trial: optuna.Trial, handle: StudyHandle, values: list[float],
     """
     if keep == 0:
         return None
-    study = handle.study
-    candidates = _candidates(study.get_trials(deepcopy=False), objectives)
+    candidates = _candidates(StudyQueries(handle.study), objectives)
     candidates[trial.number] = values
     if trial.number not in best_numbers(candidates, directions, keep):
         return None
@@ -187,15 +179,20 @@ def prune_weights(handle: StudyHandle, objectives: Sequence[str], directions: Se
     if keep == 0:
         return []
     study = handle.study
-    trials = study.get_trials(deepcopy=False)
+    queries = StudyQueries(study)
     removed = removed_weights(study)
-    best = best_numbers(_candidates(trials, objectives), directions, keep)
+    holders = [(trial_id, number, artifact) for trial_id, number, artifact
+               in queries.with_attr(ATTR) if isinstance(artifact, str)
+               and _ARTIFACT_ID.fullmatch(artifact) and artifact not in removed]  # fmt: skip
+    if not holders:
+        return []
+    best = best_numbers(_candidates(queries, objectives), directions, keep)
     how = "the Pareto front" if len(directions) > 1 else f"the best {keep}"
     done = []
-    for t in trials:
-        artifact = kept_weights(t, removed)
-        if artifact is None or t.number in best:
+    for trial_id, number, artifact in sorted(holders, key=lambda h: h[1]):
+        if number in best:
             continue
+        t = queries.trial(trial_id)
         # the claim goes first: a trial never says it has weights that are gone
         study._storage.set_study_system_attr(study._study_id, REMOVED + artifact, t.number)
         path = artifact_path(handle.artifact_dir, artifact)

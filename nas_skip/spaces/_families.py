@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas_skip.ops import OPS
 from nas_skip.spaces import _nb201 as nb201
-from nas_skip.spaces._schema import Choice, Dimension, Range
+from nas_skip.spaces._schema import Choice, Dimension, SpaceError
 
 if TYPE_CHECKING:
     from nas_skip.spaces._space import Space
@@ -35,6 +35,16 @@ STRUCTURE = "structure"
 #: the user attributes :meth:`Structure.to_attrs` writes
 STRUCTURE_ATTRS = ("depth", "longest_skip", "skips")
 _MAX_HOP = 10_000  # stored attributes are read with bounds
+#: The most choices one network of a space may ask for. The work of building, sampling and
+#: describing a space grows with its depth, not with the size of its file: a space whose
+#: largest network asks more is refused at load. A builder asks the same number of choices
+#: whatever the answers, and every loop of a builder asks one (or repeats the skeleton,
+#: which the schema bounds), so its networks have at most a few nodes per choice.
+MAX_CHOICES = 10_000
+
+
+class TooLarge(SpaceError):
+    """A space's network asked more than :data:`MAX_CHOICES` choices while being built."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,12 @@ class Picker:
 
     def __init__(self, trial: Any) -> None:
         self.trial = trial
+        self.calls = 0  # constants included: every call is a step of the builder's loops
 
     def __call__(self, name: str, dim: Dimension) -> Any:
+        self.calls += 1
+        if self.calls > MAX_CHOICES:
+            raise TooLarge(f"asks more than {MAX_CHOICES:,} choices")
         if isinstance(dim, Choice):
             if len(dim.values) == 1:
                 return dim.values[0]  # a constant is not a parameter
@@ -469,11 +483,3 @@ STRUCTURAL: dict[str, Callable[[Space], dict[str, Dimension]]] = {
     "unet": lambda sp: {"depth": sp.spec.skeleton["depth"]},
     "nb201": lambda sp: {},
 }
-
-
-def dim_values(dim: Dimension) -> list[Any]:
-    """The values of a discrete dimension (an integer range enumerated)."""
-    if isinstance(dim, Choice):
-        return list(dim.values)
-    assert isinstance(dim, Range) and dim.is_int
-    return list(range(int(dim.low), int(dim.high) + 1, dim.step or 1))

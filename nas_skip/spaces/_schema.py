@@ -11,6 +11,7 @@ bounds make an integer range).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,13 @@ DOMAINS = ("vector", "signal", "image", "segmentation")
 OP_DOMAIN = {"vector": "vector", "signal": "signal", "image": "image", "segmentation": "image"}
 FAMILIES = ("chain", "stages", "cell", "dense", "unet", "nb201")
 Scalar = int | float | str
+#: The most stages, blocks or cells per stage a skeleton may repeat: what they repeat is
+#: bounded when a space is loaded (``_families.MAX_CHOICES``), and so a network holds at
+#: most 16 x 64 NAS-Bench-201 cells. Past 16 stages a width doubled per stage passes the
+#: 65,536 channels a layer may have.
+MAX_REPEATS = {"stages": 16, "blocks": 16, "cells_per_stage": 64}
+#: The largest integer a dimension may hold: what a float represents exactly.
+MAX_INT = 2**53
 
 
 class SpaceError(NasSkipError):
@@ -163,7 +171,11 @@ class _Reader:
             number = (str,)
 
         def ok(v: Any) -> bool:
-            return isinstance(v, number) and not isinstance(v, bool)
+            # YAML reads .inf and .nan as floats: no range or choice of them is usable
+            finite = not isinstance(v, float) or math.isfinite(v)
+            # samplers compute with floats: a larger integer overflows them (10**400)
+            exact = not isinstance(v, int) or abs(v) <= MAX_INT
+            return isinstance(v, number) and not isinstance(v, bool) and finite and exact
 
         if isinstance(value, Mapping):
             if kind == "str_dim":
@@ -176,7 +188,8 @@ class _Reader:
             low, high = value["low"], value["high"]
             if not (ok(low) and ok(high)) or low > high:
                 raise self.fail(
-                    where, f"range [{brief(low)}, {brief(high)}] must be numbers with low <= high"
+                    where,
+                    f"range [{brief(low)}, {brief(high)}] must be finite numbers with low <= high",
                 )
             log = value.get("log", False)
             if not isinstance(log, bool) or (log and low <= 0):
@@ -189,7 +202,8 @@ class _Reader:
             return Range(low, high, log, step)
         values = value if isinstance(value, list) else [value]
         if not values or not all(ok(v) for v in values) or len(set(values)) != len(values):
-            expected = {"int_dim": "integers", "float_dim": "numbers", "str_dim": "strings"}[kind]
+            expected = {"int_dim": "integers", "float_dim": "finite numbers",
+                        "str_dim": "strings"}[kind]  # fmt: skip
             raise self.fail(where, f"must be distinct {expected}, a list of them or a range")
         return Choice(tuple(values))
 
@@ -236,13 +250,19 @@ def read_spec(path: Path) -> SpaceSpec:
     """
     where = str(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SpaceError(f"{where}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpaceError(f"{where}: not valid YAML{at}") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"{where}: not UTF-8 text") from None
+    except ValueError:  # Python's own limit: an integer of more than 4,300 digits
+        raise SpaceError(f"{where}: a number in the YAML has too many digits") from None
+    except RecursionError:
+        raise SpaceError(f"{where}: the YAML is nested too deeply") from None
     r = _Reader(where)
     if not isinstance(doc, Mapping):
         raise SpaceError(f"{where}: must be a mapping with keys {', '.join(_TOP)}")
@@ -323,6 +343,10 @@ def _check_family(spec: SpaceSpec, r: _Reader) -> None:
     for key in ("stages", "blocks", "cells_per_stage"):
         if key in s and s[key] < 1:
             raise r.fail(f"skeleton.{key}", "must be at least 1")
+        if key in s and s[key] > MAX_REPEATS[key]:
+            # each repeats the rest of the skeleton: bounded before anything is built
+            most = MAX_REPEATS[key]
+            raise r.fail(f"skeleton.{key}", f"must be at most {most}, got {brief(s[key])}")
     for key in ("depth", "layers"):
         dim = s.get(key)
         if (

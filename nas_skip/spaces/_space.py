@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import product
 from pathlib import Path
 from typing import Any
 
 from nas_skip._shipped import shipped
-from nas_skip.errors import GenotypeError, GenotypeWarning
+from nas_skip.errors import GenotypeWarning
 from nas_skip.genotype import Genotype
 from nas_skip.spaces._families import (
     ATTRS,
@@ -22,7 +20,6 @@ from nas_skip.spaces._families import (
     Doc,
     Picker,
     Structure,
-    dim_values,
 )
 from nas_skip.spaces._schema import (
     Choice,
@@ -33,6 +30,8 @@ from nas_skip.spaces._schema import (
     read_spec,
     with_train,
 )
+from nas_skip.spaces._size import check_size, count, largest
+from nas_skip.spaces._size import size_log10 as _size_log10
 
 #: Where the shipped spaces live: search_spaces/ of the checkout or the installed wheel
 #: (or $NAS_SKIP_SPACES).
@@ -53,10 +52,7 @@ class ParamInfo:
     @property
     def size(self) -> float:
         """Number of values (inf for a continuous range)."""
-        d = self.dimension
-        if isinstance(d, Choice):
-            return len(d.values)
-        return len(dim_values(d)) if d.is_int else math.inf
+        return count(self.dimension)
 
     def describe(self) -> str:
         d = self.dimension
@@ -153,31 +149,19 @@ class Space:
         return out if derive is None else {**out, **derive(dict(params), self)}
 
     def _validate(self, doc: Doc) -> Genotype:
-        """Validate ``doc``, repairing alignments the shapes do not allow with projections."""
+        """Validate ``doc``, repairing alignments the shapes do not allow with projections
+        (in one pass: re-validating after each repair was quadratic in the edges)."""
         doc = {key: value for key, value in doc.items() if key != STRUCTURE}
-        for _ in range(len(doc["edges"]) + 1):
-            try:
-                with warnings.catch_warnings():
-                    # dead nodes are expected in cell spaces; NAS-Bench-101 prunes them too
-                    warnings.simplefilter("ignore", GenotypeWarning)
-                    return Genotype.from_json({**doc, "name": self.name})
-            except GenotypeError as exc:
-                if exc.edge is None:
-                    raise
-                for e in doc["edges"]:
-                    if (e["src"], e["dst"]) == exc.edge and e.get("align") != "projection":
-                        e["align"] = "projection"
-                        break
-                else:
-                    raise
-        raise AssertionError("unreachable: each repair fixes one edge")
+        with warnings.catch_warnings():
+            # dead nodes are expected in cell spaces; NAS-Bench-101 prunes them too
+            warnings.simplefilter("ignore", GenotypeWarning)
+            return Genotype.from_json({**doc, "name": self.name}, repair=True)
 
     # --- description --------------------------------------------------------------------------
     def parameters(self, include_train: bool = True) -> list[ParamInfo]:
         """Every parameter the space can ask for (at its largest structure)."""
         structural = STRUCTURAL[self.spec.family](self)
-        largest = {name: max(dim_values(dim)) for name, dim in structural.items()}
-        rec = _Recorder(largest)
+        rec = _Recorder({name: largest(dim) for name, dim in structural.items()})
         BUILDERS[self.spec.family](Picker(rec), self)
         if include_train:
             self.sample_train(rec)
@@ -187,19 +171,10 @@ class Space:
         """log10 of the number of distinct architectures the parameters encode.
 
         Counts parameter combinations (training hyperparameters excluded); isomorphic
-        genotypes and repaired samples are not merged, so it is an upper bound.
+        genotypes and repaired samples are not merged, so it is an upper bound. Computed in
+        closed form per family: the work does not grow with the depth's range.
         """
-        structural = STRUCTURAL[self.spec.family](self)
-        names = list(structural)
-        terms = []
-        for values in product(*(dim_values(structural[n]) for n in names)):
-            rec = _Recorder(dict(zip(names, values, strict=True)))
-            BUILDERS[self.spec.family](Picker(rec), self)
-            terms.append(
-                sum(math.log10(p.size) for p in rec.params.values() if p.name not in structural)
-            )
-        top = max(terms)
-        return top + math.log10(sum(10 ** (t - top) for t in terms))
+        return _size_log10(self)
 
 
 def list_spaces() -> list[str]:
@@ -254,10 +229,13 @@ def load_space(name_or_path: str | Path, dataset: str | None = None,
         )
     shape = info.input_shapes[spec.domain]
     if spec.family == "unet":
-        levels = 2 ** max(dim_values(spec.skeleton["depth"]))
-        if shape[1] % levels or shape[2] % levels:
+        depth = largest(spec.skeleton["depth"])
+        halvings = min((d & -d).bit_length() - 1 for d in shape[1:])  # 2**k divides both
+        if depth > halvings:
             raise SpaceError(
                 f"dataset {name!r}: its {shape[1]}x{shape[2]} images do not halve evenly "
-                f"{levels.bit_length() - 1} times, as space {spec.name!r} may need"
+                f"{depth} times, as space {spec.name!r} may need"
             )
-    return Space(spec, name, tuple(shape), info.num_classes)
+    space = Space(spec, name, tuple(shape), info.num_classes)
+    check_size(space)
+    return space

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -15,21 +16,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, optuna.Study]:
-    """A real small search: 3 trials of a tiny space."""
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, optuna.Study, Path]:
+    """A real small search: 3 trials of a tiny space; its storage URL, study and artifact
+    folder."""
     tmp = tmp_path_factory.mktemp("browser")
     (tmp / "tiny.yaml").write_text(SPACE)
     url = f"sqlite:///{tmp / 'study.db'}"
     result = search(SearchConfig(space=str(tmp / "tiny.yaml"), trials=3, epochs=1, seed=0,
                                  storage=url, artifacts=str(tmp / "artifacts")),
                     progress=False)  # fmt: skip
-    return url, result.study
+    return url, result.study, tmp / "artifacts"
 
 
-def test_a_trial_shows_its_topology_and_note(page: Any, study: tuple[str, optuna.Study]) -> None:
-    url, s = study
+def test_a_trial_shows_its_topology_and_note(
+    page: Any, study: tuple[str, optuna.Study, Path]
+) -> None:
+    url, s, artifacts = study
     trial = s.trials[0]
-    with serving(url, "127.0.0.1", 0) as base:
+    with serving(url, "127.0.0.1", 0, [artifacts]) as base:  # the search's --artifacts
         assert base.startswith("http://127.0.0.1:")
         page.goto(f"{base}dashboard/studies/{s._study_id}/trials")
         page.locator("h3", has_text=f"Trial 0: {trial.user_attrs['hash']}").wait_for(

@@ -185,6 +185,18 @@ ERRORS: dict[str, tuple[Callable[[Path], list[object]], str]] = {
         ],  # fmt: skip
         "'1x' is not a usable Python class name",
     ),
+    "class name of a block": (
+        lambda tmp: [
+            "export",
+            "--genotype",
+            write(tmp / "g.json", small_doc()),
+            "--out",
+            tmp,
+            "--class-name",
+            "Block1",
+        ],  # fmt: skip
+        "class_name (--class-name): 'Block1' is not a usable Python class name",
+    ),
     "unwritable": (_unwritable, "a_file"),
 }
 

@@ -27,6 +27,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder whose runs/nas_skip.db (the default storage) holds study cli-digits."""
     folder = tmp_path_factory.mktemp("cli-retrain")
     (folder / "cli.yaml").write_text(SPACE)
+    (folder / "runs").mkdir()  # a storage's folder must exist (the default's alone is made)
     config = SearchConfig(space=str(folder / "cli.yaml"), trials=2, epochs=1, seed=0,
                           storage=f"sqlite:///{folder / 'runs' / 'nas_skip.db'}",
                           artifacts=str(folder / "runs" / "artifacts"))  # fmt: skip

@@ -26,7 +26,7 @@ def test_spaces_shows_parameters_and_draws_a_sample(tmp_path: Path) -> None:
     done = nas_skip_cli("spaces", "resnet_macro", "--seed", "3", "--draw", tmp_path / "s.svg")
     assert done.returncode == 0, done.stderr
     assert "shortcut:s2" in done.stdout and "edge:s1.in->s1.l1" in done.stdout
-    assert "a random sample (seed 3)" in done.stdout and "hash:   v1:" in done.stdout
+    assert "a random sample (seed 3)" in done.stdout and "hash:   v2:" in done.stdout
     assert "training: lr=" in done.stdout
     assert (tmp_path / "s.svg").read_text().startswith("<?xml")
     again = nas_skip_cli("spaces", "resnet_macro", "--seed", "3")

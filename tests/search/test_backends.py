@@ -64,7 +64,7 @@ def test_trials_land_in_storage_with_their_attributes(
     for t in done:
         a = t.user_attrs
         assert {"genotype", "hash", "params", "flops", "val_accuracy", "worker"} <= set(a)
-        assert a["hash"].startswith("v1:") and 0.0 <= t.values[0] <= 1.0
+        assert a["hash"].startswith("v2:") and 0.0 <= t.values[0] <= 1.0
         assert any(k.startswith("edge:") for k in t.params)
         assert "train:lr" not in t.params  # a constant in this space: not a parameter
         if backend == "ray":
@@ -153,7 +153,8 @@ def test_export_of_the_best_reproduces_its_validation_accuracy(
 ) -> None:
     result = run(tmp_path, backend, tiny_space, trials=3, pruning=False)
     out = tmp_path / "best"
-    done = export_trial(result.storage_url, result.study_name, out)
+    artifacts = tmp_path / "artifacts"  # the search's --artifacts
+    done = export_trial(result.storage_url, result.study_name, out, artifacts=artifacts)
     assert done.trial.number == top_trials(result.study, 1)[0].number
     module = import_source((out / "model.py").read_text(), tmp_path)
     net = module.Net().eval()

@@ -87,7 +87,11 @@ CASES = [
     ("skeleton.head", "linear", "skeleton.head[0]: unknown head 'linear' (heads: linear_head)"),
     ("skeleton.kinds", ["none", "sum"], "skeleton.kinds[1]: unknown kind 'sum' (kinds: add"),
     ("skeleton.merge_op", "warp", "skeleton.merge_op[0]: unknown op 'warp' (ops: identity"),
-    ("skeleton.depth", {"low": 5, "high": 2}, "skeleton.depth: range [5, 2] must be numbers"),
+    (
+        "skeleton.depth",
+        {"low": 5, "high": 2},
+        "skeleton.depth: range [5, 2] must be finite numbers",
+    ),
     ("skeleton.depth", {"low": 1}, "skeleton.depth: a range needs 'low' and 'high'"),
     ("skeleton.depth", {"low": 0, "high": 2}, "skeleton.depth: must be at least 1"),
     ("skeleton.depth", {"low": 1, "high": 2, "step": 0}, "'step' must be a positive integer"),
@@ -98,7 +102,7 @@ CASES = [
     ("train", [1], "train: must be a mapping"),
     ("train.epochs", 3, "train.epochs: unknown key (keys: lr, weight_decay, batch_size"),
     ("train.lr", {"low": 0, "high": 1, "log": True}, "train.lr: 'log' must be true or false"),
-    ("train.lr", "fast", "train.lr: must be distinct numbers"),
+    ("train.lr", "fast", "train.lr: must be distinct finite numbers"),
     ("train.optimizer", ["sgd", "lion"], "train.optimizer[1]: unknown optimizer 'lion'"),
 ]
 

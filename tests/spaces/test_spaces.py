@@ -149,7 +149,7 @@ def test_training_values_given_at_load_replace_the_file_s() -> None:
     assert hparams["warmup_epochs"] == 1  # the file's own, untouched
     with pytest.raises(SpaceError, match=r"deep_mlp.yaml: train.epochs: unknown key \(keys: lr"):
         load_space("deep_mlp", train={"epochs": 3})
-    with pytest.raises(SpaceError, match=r"train.lr: must be distinct numbers"):
+    with pytest.raises(SpaceError, match=r"train.lr: must be distinct finite numbers"):
         load_space("deep_mlp", train={"lr": "fast"})
 
 

@@ -1,0 +1,52 @@
+"""The study as the report reads it: every trial it can read, the malformed ones left out.
+
+A stored trial is untrusted data (:mod:`nas_skip.search._reading`): one without a
+genotype, with a genotype of another schema or a ``duplicate_of`` that names no original
+is skipped with a warning, so that the table, every figure and the top drawings see the
+same trials, and one bad trial never stops a report.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Container
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_skip.errors import SkippedTrialWarning
+from nas_skip.search._reading import malformed
+
+#: how many skipped trials are named one warning each; the rest are counted in one more
+MAX_WARNINGS = 10
+
+
+class ReadableStudy(optuna.Study):
+    """``study`` whose trial listings leave out the trial numbers in ``skipped``.
+
+    Every listing Optuna and the report make (``trials``, ``best_trials``, parameter
+    importances) goes through :meth:`get_trials`, so they all agree.
+    """
+
+    def __init__(self, study: optuna.Study, skipped: Container[int]) -> None:
+        super().__init__(study_name=study.study_name, storage=study._storage)
+        self.skipped = skipped
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+        found = super().get_trials(deepcopy=deepcopy, states=states)
+        return [t for t in found if t.number not in self.skipped]
+
+
+def readable(study: optuna.Study) -> ReadableStudy:
+    """The study without its malformed trials, each one warned about in one line (at most
+    :data:`MAX_WARNINGS`, then one line that counts the rest)."""
+    problems = malformed(study)
+    for number, problem in list(problems.items())[:MAX_WARNINGS]:
+        warnings.warn(f"report: trial {number} skipped: {problem}", SkippedTrialWarning,
+                      stacklevel=2)  # fmt: skip
+    if len(problems) > MAX_WARNINGS:
+        more = len(problems) - MAX_WARNINGS
+        warnings.warn(f"report: {more} more malformed trials skipped", SkippedTrialWarning,
+                      stacklevel=2)  # fmt: skip
+    return ReadableStudy(study, frozenset(problems))
