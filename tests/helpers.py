@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -67,6 +66,17 @@ HEADS = {
 }
 
 
+#: a space of 1-2 linear layers on digits: CLI tests that search, quickly
+CLI_SPACE = """name: cli
+domain: vector
+dataset: digits
+family: chain
+skeleton: {depth: {low: 1, high: 2}, width: [8, 16], ops: [linear_relu], hop_window: 1,
+           kinds: [none, add]}
+train: {lr: 0.05, batch_size: 256}
+"""
+
+
 def chain(
     input_shape: list[int],
     *nodes: dict[str, Any],
@@ -85,22 +95,19 @@ def chain(
     }
 
 
-def _repair(doc: dict[str, Any]) -> Genotype | None:
-    """Validate ``doc``, switching the align of an edge that cannot be aligned to projection."""
+def repair(doc: dict[str, Any]) -> Genotype | None:
+    """Validate ``doc``, switching the align of an edge that cannot be aligned to projection
+    (one edge at a time: how spaces repaired their samples before ``repair=True``)."""
     for _ in range(len(doc["edges"]) + 1):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return Genotype.from_json(doc)
         except GenotypeError as exc:
-            m = re.match(r"edge (\w+) -> (\w+): ", str(exc))
-            if not m:
-                raise
-            for e in doc["edges"]:
-                if (e["src"], e["dst"]) == m.groups():
-                    if e.get("align") == "projection":
-                        return None
-                    e["align"] = "projection"
+            edge = next((e for e in doc["edges"] if (e["src"], e["dst"]) == exc.edge), None)
+            if edge is None or edge.get("align") == "projection":
+                return None
+            edge["align"] = "projection"
     return None
 
 
@@ -170,7 +177,7 @@ def genotype_docs(
         "edges": edges,
         "output": "head",
     }
-    if _repair(doc) is None:
+    if repair(doc) is None:
         from hypothesis import assume
 
         assume(False)

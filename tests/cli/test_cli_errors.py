@@ -15,18 +15,10 @@ from typing import Any
 
 import optuna
 import pytest
+from helpers import CLI_SPACE as SPACE
 from helpers import nas_skip_cli
 
 from nas_skip.cli import main
-
-SPACE = """name: cli
-domain: vector
-dataset: digits
-family: chain
-skeleton: {depth: {low: 1, high: 2}, width: [8, 16], ops: [linear_relu], hop_window: 1,
-           kinds: [none, add]}
-train: {lr: 0.05, batch_size: 256}
-"""
 
 GENOTYPE: dict[str, Any] = {
     "schema": 1,
@@ -276,8 +268,8 @@ def postgres() -> Iterator[str]:
                        check=True)  # fmt: skip
     url = "postgresql://postgres@127.0.0.1:5432/test"
     yield url
-    for name in optuna.get_all_study_names(url):
-        if name.startswith("cli-pg-"):
+    for name in optuna.get_all_study_names(url):  # this process's only: others may run
+        if name.startswith(f"cli-pg-{os.getpid()}-"):
             optuna.delete_study(study_name=name, storage=url)
 
 

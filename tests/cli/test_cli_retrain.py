@@ -6,20 +6,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import CLI_SPACE as SPACE
 
 from nas_skip.cli import main
 from nas_skip.search import SearchConfig, search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-SPACE = """name: cli
-domain: vector
-dataset: digits
-family: chain
-skeleton: {depth: {low: 1, high: 2}, width: [8, 16], ops: [linear_relu], hop_window: 1,
-           kinds: [none, add]}
-train: {lr: 0.05, batch_size: 256}
-"""
 
 
 @pytest.fixture(scope="module")

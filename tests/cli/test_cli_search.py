@@ -11,16 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import CLI_SPACE as SPACE
 from helpers import nas_skip_cli
-
-SPACE = """name: cli
-domain: vector
-dataset: digits
-family: chain
-skeleton: {depth: {low: 1, high: 2}, width: [8, 16], ops: [linear_relu], hop_window: 1,
-           kinds: [none, add]}
-train: {lr: 0.05, batch_size: 256}
-"""
 
 
 @pytest.fixture

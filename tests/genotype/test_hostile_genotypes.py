@@ -12,7 +12,7 @@ from itertools import product
 from typing import Any
 
 import pytest
-from helpers import chain, finishes, genotype_docs, nas_skip_cli
+from helpers import chain, finishes, genotype_docs, nas_skip_cli, repair
 from hypothesis import HealthCheck, given, settings
 
 from nas_skip import Genotype, GenotypeError
@@ -136,28 +136,12 @@ def test_the_cli_reads_an_unreadable_json_as_one_line(tmp_path: Any) -> None:
     assert "nested too deeply" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
-def _repaired_one_edge_at_a_time(doc: dict[str, Any]) -> Genotype | None:
-    """How a space repaired its samples before: validate, switch the failing edge to
-    projection, validate again (quadratic in the edges)."""
-    for _ in range(len(doc["edges"]) + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return Genotype.from_json(doc)
-        except GenotypeError as exc:
-            edge = next((e for e in doc["edges"] if (e["src"], e["dst"]) == exc.edge), None)
-            if edge is None or edge.get("align") == "projection":
-                return None
-            edge["align"] = "projection"
-    return None
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=genotype_docs())
 def test_repair_in_one_pass_equals_repair_one_edge_at_a_time(doc: dict[str, Any]) -> None:
     for e in doc["edges"]:  # undo the generator's repairs
         e["align"] = "auto"
-    want = _repaired_one_edge_at_a_time(json.loads(json.dumps(doc)))
+    want = repair(json.loads(json.dumps(doc)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
