@@ -1,9 +1,10 @@
 """Writing a genotype as plain PyTorch source: one generator behind ``build`` and ``export_code``.
 
-The source is assembled only from this package's templates (the op and merge registries),
-numbers that validation has checked, and node ids that are checked identifiers (mangled so
-that they cannot collide with Python keywords, ``nn.Module`` attributes or our own
-temporaries). No other text from a genotype reaches it.
+The source is assembled only from this package's templates (the op and merge registries;
+a user op's entry contributes the import and the name of its factory, never text of a
+genotype), numbers that validation has checked, and node ids that are checked
+identifiers (mangled so that they cannot collide with Python keywords, ``nn.Module``
+attributes or our own temporaries). No other text from a genotype reaches it.
 
 Layout of the generated file: the genotype's *cut nodes* (nodes that every input -> output
 path passes through) split it into segments. A segment of several nodes that occurs more
@@ -187,10 +188,48 @@ class _Body:
         return name
 
 
+def _user_imports(g: Genotype, class_name: str, for_export: bool) -> list[tuple[str, str, str]]:
+    """(op, module, qualname) of every user op ``g`` uses (see :func:`nas_skip.register_op`),
+    each once, in the genotype's order.
+
+    Raises:
+        NasSkipError: two factories or the network class would have the same name in the
+            file, or (``for_export``) a factory lives in a script's ``__main__``.
+    """
+    found: dict[str, tuple[str, str, str]] = {}
+    heads: dict[str, str] = {}  # imported name -> op
+    for node_id in g.order[1:]:
+        op = g.node(node_id).op
+        source = OPS[op].source
+        if source is None or op in found:
+            continue
+        module, qualname = source
+        head = qualname.split(".")[0]
+        if head == class_name or _BLOCK_CLASS.fullmatch(head):
+            raise NasSkipError(
+                f"op {op!r}: its factory's name {head!r} is the name of a class the generated "
+                "file defines; rename the factory or pass another class_name"
+            )
+        if head in heads and found[heads[head]][1] != module:
+            raise NasSkipError(
+                f"op {op!r}: its factory's name {head!r} is also that of op {heads[head]!r}'s "
+                "factory from another module; rename one of them"
+            )
+        if for_export and module == "__main__":
+            raise NasSkipError(
+                f"op {op!r}: its factory {qualname} is defined in a script (__main__), which "
+                "an exported file cannot import; move it into a module"
+            )
+        heads.setdefault(head, op)
+        found[op] = (op, module, qualname)
+    return list(found.values())
+
+
 class _Writer:
-    def __init__(self, g: Genotype, class_name: str) -> None:
+    def __init__(self, g: Genotype, class_name: str, for_export: bool = False) -> None:
         self.g = g
         self.class_name = class_name
+        self.for_export = for_export
         names = _RESERVED | _BUILD_ATTRIBUTES | _module_attributes() | set(keyword.kwlist)
         self.reserved = names | {class_name}
 
@@ -328,6 +367,13 @@ class _Writer:
             else:
                 self.write_nodes(main, segment, local, node_attr, edge_attr)
         n_params = sum(c.params for c in costs(g))
+        imported = _user_imports(g, self.class_name, self.for_export)
+        outside = [f"    {op}: {module}.{qualname}" for op, module, qualname in imported]
+        modules: dict[str, list[str]] = {}
+        for _, module, qualname in imported:
+            head = qualname.split(".")[0]
+            if head not in modules.setdefault(module, []):
+                modules[module].append(head)
         lines = [
             f'"""{self.class_name}: a network written by nas-skip from genotype '
             f"{g.canonical_hash()}.",
@@ -335,11 +381,17 @@ class _Writer:
             f"Input {_shape_comment(g.input_shape)} -> output "
             f"{_shape_comment(g.shapes[g.output])}; {n_params:,} parameters. Load trained",
             "weights with `model.load_state_dict(torch.load(path, weights_only=True))`.",
+            *(
+                ["", "Ops from outside nas-skip, imported from their modules:", *outside]
+                * bool(outside)
+            ),
             '"""',
             "",
             "import torch",
             "import torch.nn.functional as F",
             "from torch import nn",
+            *([""] * bool(modules)),
+            *(f"from {module} import {', '.join(heads)}" for module, heads in modules.items()),
             "",
             "",
             *blocks,
@@ -385,10 +437,14 @@ def check_class_name(class_name: str) -> str:
     return class_name
 
 
-def generate_source(g: Genotype, class_name: str = "Net") -> str:
+def generate_source(g: Genotype, class_name: str = "Net", for_export: bool = False) -> str:
     """The standalone PyTorch source of ``g`` as a class ``class_name`` (see module doc).
 
+    It imports torch, and the factories of the user ops ``g`` uses from their modules
+    (listed in the file's docstring).
+
     Raises:
-        NasSkipError: ``class_name`` cannot be used (see :func:`check_class_name`).
+        NasSkipError: ``class_name`` cannot be used (see :func:`check_class_name`), or a
+            user op's factory cannot be imported by the file (see :func:`_user_imports`).
     """
-    return _Writer(g, check_class_name(class_name)).source()
+    return _Writer(g, check_class_name(class_name), for_export).source()

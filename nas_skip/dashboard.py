@@ -2,7 +2,7 @@
 
 Bound to 127.0.0.1 unless told otherwise. The artifacts served are those of the folders
 the user names (``--artifacts``, as given to the searches; else ``runs/artifacts``), for
-every study of the storage, and only by artifact id (:mod:`nas_skip.search._artifacts`);
+every study of the storage, and only by artifact id (:mod:`nas_skip.searching._artifacts`);
 the folder a study records is never served from its say-so, only named when it is not
 among those served (:func:`unserved`). The
 parameter importances optuna-dashboard computes (PED-ANOVA) warn on every request of a
@@ -22,9 +22,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from nas_skip.errors import brief
-from nas_skip.search._artifacts import RECORDED, ArtifactFolders, shown_folder
-from nas_skip.search._config import DEFAULT_STORAGE, SearchError
-from nas_skip.search._reading import open_existing
+from nas_skip.searching._artifacts import RECORDED, ArtifactFolders, shown_folder
+from nas_skip.searching._config import DEFAULT_STORAGE, SearchError
+from nas_skip.searching._reading import open_existing
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -5,7 +5,8 @@ default), its shape rule, its parameter and FLOP counts, and its *factory*: the 
 constructor expression and forward call that the compiler writes into generated code.
 Factories are text built only from this file's templates and validated numbers, so this
 module imports no torch and the genotype package can check a genotype without it.
-Adding an op is one entry in :data:`OPS`.
+Adding an op is one entry in :data:`OPS`; :func:`nas_skip.register_op` adds one from
+Python (an op of your own, whose factory generated code imports).
 
 FLOPs follow PyTorch's ``FlopCounterMode``: 2 x multiply-accumulates of convolutions and
 matrix products, per sample; element-wise ops, norms and pooling count as zero.
@@ -71,6 +72,9 @@ class OpSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     attr: str = "op"  # stem of the attribute name in generated code
     doc: str = ""
+    #: a user op's factory as (module, qualified name), which generated code imports;
+    #: None for a built-in op, whose code is all in this file's templates
+    source: tuple[str, str] | None = None
 
 
 # --- parameter declarations ------------------------------------------------------------

@@ -47,11 +47,11 @@ from nas_skip.evaluators import (
     TrialInput,
     register_evaluator,
 )
-from nas_skip.search import SearchConfig, search
-from nas_skip.search._local import run_local
-from nas_skip.search._objective import dedup_key
-from nas_skip.search._progress import StudyWatcher
-from nas_skip.search._storage import make_storage, open_study
+from nas_skip.searching import SearchConfig, search
+from nas_skip.searching._local import run_local
+from nas_skip.searching._objective import dedup_key
+from nas_skip.searching._progress import StudyWatcher
+from nas_skip.searching._storage import make_storage, open_study
 from nas_skip.spaces import Space, load_space
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -49,8 +49,8 @@ import optuna  # noqa: E402
 
 from nas_skip.evaluators._nb201 import TABLES, Table, cell_key  # noqa: E402
 from nas_skip.genotype import Genotype  # noqa: E402
-from nas_skip.search import SearchConfig  # noqa: E402
-from nas_skip.search._samplers import make_sampler  # noqa: E402
+from nas_skip.searching import SearchConfig  # noqa: E402
+from nas_skip.searching._samplers import make_sampler  # noqa: E402
 from nas_skip.spaces import _nb201 as nb201  # noqa: E402
 from nas_skip.spaces import load_space  # noqa: E402
 

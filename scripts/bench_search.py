@@ -41,9 +41,9 @@ from typing import Any
 
 import optuna
 
-from nas_skip.search import SearchConfig, search
-from nas_skip.search._local import run_local
-from nas_skip.search._storage import make_storage, open_study
+from nas_skip.searching import SearchConfig, search
+from nas_skip.searching._local import run_local
+from nas_skip.searching._storage import make_storage, open_study
 from nas_skip.spaces import load_space
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -19,9 +19,9 @@ from typing import Any
 
 import optuna
 
-from nas_skip.search import SearchConfig
-from nas_skip.search._ray import run_ray
-from nas_skip.search._storage import make_storage, open_study
+from nas_skip.searching import SearchConfig
+from nas_skip.searching._ray import run_ray
+from nas_skip.searching._storage import make_storage, open_study
 from nas_skip.spaces import load_space
 
 ONE_PARAM = """name: one

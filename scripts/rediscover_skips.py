@@ -37,7 +37,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_skip.search import SearchConfig, search
+from nas_skip.searching import SearchConfig, search
 from nas_skip.spaces import load_spec
 
 EDGE = re.compile(r"edge:(stem|l(\d+))->l(\d+)")

@@ -24,8 +24,8 @@ from nas_skip.genotype import topology
 from nas_skip.report import ReportFiles, write_report
 from nas_skip.report._page import drawing
 from nas_skip.report._table import _parquet_safe
-from nas_skip.search import SearchConfig, SearchError, search
-from nas_skip.search._artifacts import ArtifactFolders
+from nas_skip.searching import SearchConfig, SearchError, search
+from nas_skip.searching._artifacts import ArtifactFolders
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

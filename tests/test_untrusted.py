@@ -34,9 +34,9 @@ from nas_skip.cli import main
 from nas_skip.dashboard import serving, unserved
 from nas_skip.errors import SkippedTrialWarning
 from nas_skip.report import write_report
-from nas_skip.search import SearchError, retrain
-from nas_skip.search._artifacts import ArtifactFolders
-from nas_skip.search._export import export_trial
+from nas_skip.searching import SearchError, retrain
+from nas_skip.searching._artifacts import ArtifactFolders
+from nas_skip.searching._export import export_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

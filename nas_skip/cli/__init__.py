@@ -16,7 +16,14 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from nas_skip.cli import _genotype, _report, _retrain, _search, _spaces  # noqa: F401  (they register)
+from nas_skip.cli import (  # noqa: F401  (they register)
+    _datasets,
+    _genotype,
+    _report,
+    _retrain,
+    _search,
+    _spaces,
+)
 from nas_skip.cli._app import ERROR_EXIT, _session, app
 from nas_skip.errors import NasSkipError, NasSkipWarning, brief, printable
 

@@ -100,8 +100,8 @@ def export(
         )
     console = _console()
     if study is not None:
-        from nas_skip.search._config import DEFAULT_STORAGE
-        from nas_skip.search._export import export_trial
+        from nas_skip.searching._config import DEFAULT_STORAGE
+        from nas_skip.searching._export import export_trial
 
         url = storage or DEFAULT_STORAGE
         done = export_trial(url, study, out, trial, class_name, retrain_epochs,

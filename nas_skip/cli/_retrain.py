@@ -54,7 +54,7 @@ def retrain(
     """Train a trial again under several seeds; store and print validation and test scores
     as mean +- std, and export the best seed's model."""
     from nas_skip.dashboard import default_storage
-    from nas_skip.search._retrain import retrain as run_retrain
+    from nas_skip.searching._retrain import retrain as run_retrain
 
     done = run_retrain(storage or default_storage(), study, trial, epochs, seeds, threads,
                        data_dir, out)  # fmt: skip

@@ -9,6 +9,7 @@ import typer
 
 from nas_skip.cli._app import app
 from nas_skip.cli._common import _console, train_settings
+from nas_skip.errors import NasSkipError
 
 _RAY = "Ray backend"
 _TRAIN = "Training (fixes the space's train: entry for every trial)"
@@ -21,7 +22,20 @@ def search(
     ],
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", metavar="NAME", help="Dataset (default: the space's)."),
+        typer.Option(
+            "--dataset",
+            metavar="NAME|PATH",
+            help="Dataset name, or an .npz, .csv, .parquet or image folder (default: the "
+            "space's; see nas-skip datasets).",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="COLUMN", help="A table's label column [the last]."),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
     ] = None,
     trials: Annotated[
         int, typer.Option("--trials", metavar="N", help="Finished trials the study should reach.")
@@ -153,9 +167,14 @@ def search(
     ] = None,
 ) -> None:
     """Search a space for the best skip topology; rerunning continues the study."""
-    from nas_skip.search import SearchConfig, summary_table
-    from nas_skip.search import search as run_search
+    from nas_skip.data import dataset_info, dataset_name
+    from nas_skip.searching import SearchConfig, summary_table
+    from nas_skip.searching import search as run_search
 
+    if dataset is not None:
+        dataset = dataset_name(dataset, target=target, image_size=image_size)
+    elif target is not None or image_size is not None:
+        raise NasSkipError("--target and --image-size need --dataset PATH (a table or a folder)")
     config = SearchConfig(
         space=space,
         dataset=dataset,
@@ -189,8 +208,10 @@ def search(
         ),  # fmt: skip
         train_error=train_error,
     )
-    result = run_search(config, log_file=log_file)
     console = _console()
+    if config.dataset is not None and Path(config.dataset).is_absolute():  # a file dataset
+        console.print(dataset_info(config.dataset).summary(), soft_wrap=True)
+    result = run_search(config, log_file=log_file)
     if result.stale:
         console.print(f"marked {result.stale} trials of a dead run FAIL", soft_wrap=True)
     console.print(summary_table(result.study, config.objectives))
@@ -244,8 +265,8 @@ def dashboard(
     import time
 
     from nas_skip.dashboard import default_storage, serving, study_url, unserved
-    from nas_skip.search._artifacts import ArtifactFolders
-    from nas_skip.search._reading import open_existing
+    from nas_skip.searching._artifacts import ArtifactFolders
+    from nas_skip.searching._reading import open_existing
 
     url = storage or default_storage()
     console = _console()

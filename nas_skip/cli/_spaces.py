@@ -37,7 +37,7 @@ def spaces(
     """List the search spaces, or show one space's parameters and a random sample of it."""
     import optuna
 
-    from nas_skip.search._config import MAX_SEED
+    from nas_skip.searching._config import MAX_SEED
     from nas_skip.spaces import list_spaces, load_space
 
     if not 0 <= seed <= MAX_SEED:  # Optuna's RandomSampler seeds numpy
@@ -96,7 +96,12 @@ def _domain_of(g: Genotype) -> str:
 def train(
     genotype: Annotated[Path, typer.Argument(help="Genotype JSON file.", metavar="GENOTYPE")],
     dataset: Annotated[
-        str, typer.Option("--dataset", metavar="NAME", help="Dataset name (see DATASETS).")
+        str,
+        typer.Option(
+            "--dataset",
+            metavar="NAME|PATH",
+            help="Dataset name, or an .npz, .csv, .parquet or image folder (nas-skip datasets).",
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Folder for weights.pt, metrics.json.")
@@ -127,9 +132,17 @@ def train(
         Path | None,
         typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="COLUMN", help="A table's label column [the last]."),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
+    ] = None,
 ) -> None:
     """Train a genotype on a dataset; write weights.pt (a state_dict) and metrics.json."""
-    from nas_skip.data import load_dataset
+    from nas_skip.data import dataset_info, dataset_name, load_dataset
     from nas_skip.train import TrainConfig, train_to_dir
 
     g = _load_genotype(genotype)
@@ -145,10 +158,13 @@ def train(
         threads=threads,
         device=device,
     )
+    dataset = dataset_name(dataset, target=target, image_size=image_size)
+    console = _console()
+    if Path(dataset).is_absolute():  # a file dataset
+        console.print(dataset_info(dataset).summary(), soft_wrap=True)
     data = load_dataset(dataset, _domain_of(g), data_dir)
     result = train_to_dir(g, data, config, out, progress=True)
     score = "mIoU" if data.task == "segmentation" else "accuracy"
-    console = _console()
     for line in (
         f"validation {score}: {result.val_accuracy:.4f}   "
         f"test {score}: {result.test_accuracy:.4f}",

@@ -2,7 +2,8 @@
 
 ``load_dataset(name, domain)`` returns a :class:`Dataset` split into train / val / test;
 ``DATASETS`` says what each name offers (domains, shapes, sizes) without loading it.
-Generated datasets (mnist1d, shapes, shapes_seg) are cached as .npz files in
+A path names a file dataset (an .npz, a .csv / .parquet table or an image folder; see
+``dataset_name``). Generated datasets (mnist1d, shapes, shapes_seg) are cached as .npz files in
 ``cache_dir``, ``$NAS_SKIP_CACHE`` or ``~/.cache/nas-skip``.
 """
 
@@ -12,6 +13,7 @@ from nas_skip.data._registry import (
     DATASETS,
     DatasetInfo,
     dataset_info,
+    dataset_name,
     list_datasets,
     load_dataset,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "dataset_info",
+    "dataset_name",
     "list_datasets",
     "load_dataset",
 ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from nas_skip.data import loaders
 from nas_skip.data._base import DATA_DOMAINS, Dataset
-from nas_skip.data._common import DatasetError, resolve_cache_dir
+from nas_skip.data._common import DatasetError, make_dataset, resolve_cache_dir
+from nas_skip.data._files import FileRef, file_ref, looks_like_file, read_npz, read_table, stamp
+from nas_skip.data._folder import folder_facts, read_folder
 from nas_skip.data._vision import load_vision
 
 #: ``(domain, data_dir, cache_dir) -> Dataset``; the domain is already validated.
@@ -27,11 +30,25 @@ class DatasetInfo:
     sizes: tuple[int, int, int]  # train, val, test
     needs_data_dir: bool  # read from local files rather than generated or shipped
     loader: Loader = field(repr=False)
+    notes: str = ""  # how the splits were made, when people should know (file datasets)
 
     @property
     def default_domain(self) -> str:
         """The domain used when none is asked for."""
         return self.domains[0]
+
+    def summary(self) -> str:
+        """One line: ``dataset NAME: domain vector, input (13,), 3 classes, 142/18/18
+        train/val/test; val and test carved from ...``."""
+        shapes = ", ".join(f"{d} {self.input_shapes[d]}" for d in self.domains)
+        if len(self.domains) == 1:
+            shapes = f"domain {self.domains[0]}, input {self.input_shapes[self.domains[0]]}"
+        else:
+            shapes = f"domains {shapes}"
+        sizes = "/".join(str(n) for n in self.sizes)
+        notes = f"; {self.notes}" if self.notes else ""
+        return (f"dataset {self.name}: {shapes}, {self.num_classes} classes, "
+                f"{sizes} train/val/test{notes}")  # fmt: skip
 
 
 def _vision_loader(name: str) -> Loader:
@@ -155,17 +172,91 @@ def list_datasets() -> list[str]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name`` ("Fashion-MNIST" is read as "fashion_mnist").
+    """The registry entry of ``name`` ("Fashion-MNIST" is read as "fashion_mnist"), or the
+    description of a file dataset (a path, see :func:`dataset_name`), read once per path
+    and modification time.
 
     Raises:
-        DatasetError: unknown name; the message lists the datasets.
+        DatasetError: unknown name (the message lists the datasets), or a bad file (naming
+            the file and the problem).
     """
     info = DATASETS.get(name.strip().lower().replace("-", "_"))
-    if info is None:
-        raise DatasetError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}"
-        )
-    return info
+    if info is not None:
+        return info
+    if looks_like_file(name):
+        ref = file_ref(name)
+        return _file_info(ref, stamp(ref))
+    raise DatasetError(
+        f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}; "
+        "or a path to an .npz, .csv, .parquet or image folder"
+    )
+
+
+def dataset_name(name: str, target: str | None = None, image_size: int | None = None) -> str:
+    """The name a search records for ``name``: a registered dataset's key, or a file
+    dataset's absolute path with its option (``/data/wine.csv#target=class``,
+    ``/data/pets#size=32``), so that every worker re-loads the same data by name.
+
+    Args:
+        name: a registered name, or a path to an .npz, a .csv / .parquet table or an
+            ImageFolder-style folder.
+        target: a table's label column (default: its last column).
+        image_size: the side images of a folder are resized to (default 32).
+
+    Raises:
+        DatasetError: unknown name, no such file, or an option the form does not take.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key in DATASETS:
+        if target is not None or image_size is not None:
+            raise DatasetError(f"dataset {key!r} is built in; a target column or image size "
+                               "applies to a table or an image folder")  # fmt: skip
+        return key
+    if not looks_like_file(name):
+        dataset_info(name)  # raises: unknown name
+    return file_ref(name, target, image_size).name
+
+
+@lru_cache(maxsize=16)
+def _file_info(ref: FileRef, when: tuple[int, ...]) -> DatasetInfo:
+    """A file dataset's :class:`DatasetInfo` (``when``: its :func:`stamp`, for the cache)."""
+    if ref.kind == "npz":
+        splits, shapes, num_classes, notes = read_npz(ref)
+        sizes = tuple(len(splits[s][1]) for s in ("train", "val", "test"))
+        what = ".npz arrays"
+    elif ref.kind == "table":
+        splits, num_classes, target, notes = read_table(ref)
+        shapes = {"vector": (int(splits["train"][0].shape[1]),)}
+        sizes = tuple(len(splits[s][1]) for s in ("train", "val", "test"))
+        what = f"a table, target column {target!r}, features standardised"
+    else:
+        sizes, num_classes, channels, notes = folder_facts(ref)
+        shapes = {"image": (channels, ref.size or 32, ref.size or 32)}
+        what = "an image folder, normalised per channel"
+    return DatasetInfo(
+        ref.name,
+        f"{what} from {ref.path}",
+        tuple(shapes),
+        shapes,
+        num_classes,
+        (sizes[0], sizes[1], sizes[2]),
+        False,
+        lambda domain, data_dir, cache_dir: _load_file(ref, domain),
+        notes,
+    )
+
+
+def _load_file(ref: FileRef, domain: str) -> Dataset:
+    if ref.kind == "npz":
+        splits, _, num_classes, _ = read_npz(ref)
+        if domain == "image" and splits["train"][0].ndim == 3:  # (N, H, W): one channel
+            splits = {s: (x[:, None], y) for s, (x, y) in splits.items()}
+    elif ref.kind == "table":
+        splits, num_classes, _, _ = read_table(ref)
+    else:
+        splits, num_classes, _, _ = read_folder(ref)
+    order = tuple(splits[s] for s in ("train", "val", "test"))
+    return make_dataset(ref.name, domain, num_classes, order)
 
 
 def load_dataset(
@@ -180,7 +271,8 @@ def load_dataset(
     folder and rebuilt from their fixed seeds when the file is missing.
 
     Args:
-        name: a key of :data:`DATASETS` ("fashion-mnist" is read as "fashion_mnist").
+        name: a key of :data:`DATASETS` ("fashion-mnist" is read as "fashion_mnist"), or a
+            file dataset's path (see :func:`dataset_name`).
         domain: one of the dataset's domains; None for its default.
         data_dir: the folder holding the files of cifar10 / mnist / fashion_mnist.
         cache_dir: where generated datasets are cached; None for ``$NAS_SKIP_CACHE``
@@ -190,8 +282,8 @@ def load_dataset(
         The dataset as float32 inputs and int64 labels.
 
     Raises:
-        DatasetError: unknown name, unsupported domain, missing files or package, or an
-            unwritable cache folder.
+        DatasetError: unknown name, unsupported domain, missing files or package, an
+            unwritable cache folder, or a bad file dataset (naming the file and problem).
     """
     info = dataset_info(name)
     chosen = info.default_domain if domain is None else domain

@@ -164,7 +164,10 @@ class Genotype:
                 f"{list(merged)}; {domain} ops: {', '.join(sorted(ops_for(domain)))}"
             )
         params = check_params(node.params, spec.params, f"node {node.id!r}", f"op {node.op!r}")
-        out = spec.shape(merged, params)
+        try:
+            out = spec.shape(merged, params)
+        except GenotypeError as exc:  # a user op's shape rule (nas_skip.register_op)
+            raise GenotypeError(f"node {node.id!r}: {exc}") from None
         for what, shape in (("merged input", merged), ("output", out)):
             if elements(shape) > MAX_ELEMENTS:
                 raise GenotypeError(

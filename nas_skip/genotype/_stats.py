@@ -1,4 +1,5 @@
-"""Per-node cost: parameters and FLOPs counted from shapes alone (no torch).
+"""Per-node cost: parameters and FLOPs counted from shapes alone (no torch; a user op
+registered without a cost rule is measured with torch, see :func:`nas_skip.register_op`).
 
 A node's cost includes the modules of its incoming edges (gates, alphas, projections), as
 the compiled module holds them. FLOPs follow PyTorch's FlopCounterMode (2 x MACs of
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nas_skip.errors import GenotypeError
 from nas_skip.merges import MERGES
 from nas_skip.ops import OPS, Shape
 
@@ -43,7 +45,10 @@ def costs(genotype: Genotype) -> list[NodeCost]:
     for node_id in genotype.order[1:]:
         plan = genotype.plans[node_id]
         node = genotype.node(node_id)
-        p, f = OPS[node.op].count(plan.merged, plan.out, genotype.node_params[node_id])
+        try:
+            p, f = OPS[node.op].count(plan.merged, plan.out, genotype.node_params[node_id])
+        except GenotypeError as exc:  # a user op's module, measured (nas_skip.register_op)
+            raise GenotypeError(f"node {node_id!r}: {exc}") from None
         for merge in (*plan.base, *plan.additive):
             p, f = p + merge.shortcut.params, f + merge.shortcut.flops
         for merge in plan.additive:

@@ -16,9 +16,9 @@ from nas_skip.report import _figures as figures
 from nas_skip.report._page import architectures, render
 from nas_skip.report._readable import readable
 from nas_skip.report._table import objective_names, trial_frame
-from nas_skip.search._artifacts import ArtifactFolders
-from nas_skip.search._export import load_study
-from nas_skip.search._progress import top_trials
+from nas_skip.searching._artifacts import ArtifactFolders
+from nas_skip.searching._export import load_study
+from nas_skip.searching._progress import top_trials
 
 __all__ = ["ReportFiles", "trial_frame", "write_report"]
 

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.genotype import topology
 from nas_skip.report._table import genotype_of, space_of, structure_of, trial_hops
-from nas_skip.search._storage import originals
+from nas_skip.searching._storage import originals
 from nas_skip.spaces import Space
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ from optuna.trial import FrozenTrial
 from nas_skip._shipped import shipped
 from nas_skip.report._figures import Plot
 from nas_skip.report._table import genotype_of
-from nas_skip.search import SearchError
-from nas_skip.search._artifacts import ArtifactFolders
-from nas_skip.search._retrain import retrained
+from nas_skip.searching import SearchError
+from nas_skip.searching._artifacts import ArtifactFolders
+from nas_skip.searching._retrain import retrained
 
 #: the page template and its assets: dashboards/ of the checkout or the installed wheel
 DASHBOARDS = shipped("dashboards")
@@ -70,7 +70,7 @@ def drawing(study: optuna.Study, trial: FrozenTrial,
     it is an SVG document, else drawn again from the genotype; None without a genotype.
 
     The artifact id comes from the trial and is read only as an artifact id, only in
-    ``store``'s folders (:mod:`nas_skip.search._artifacts`); the folder the study records
+    ``store``'s folders (:mod:`nas_skip.searching._artifacts`); the folder the study records
     is never read.
     """
     store = store or ArtifactFolders()

@@ -1,6 +1,6 @@
 """The study as the report reads it: every trial it can read, the malformed ones left out.
 
-A stored trial is untrusted data (:mod:`nas_skip.search._reading`): one without a
+A stored trial is untrusted data (:mod:`nas_skip.searching._reading`): one without a
 genotype, with a genotype of another schema or a ``duplicate_of`` that names no original
 is skipped with a warning, so that the table, every figure and the top drawings see the
 same trials, and one bad trial never stops a report.
@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.errors import SkippedTrialWarning
-from nas_skip.search._reading import malformed
+from nas_skip.searching._reading import malformed
 
 #: how many skipped trials are named one warning each; the rest are counted in one more
 MAX_WARNINGS = 10

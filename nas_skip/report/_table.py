@@ -33,9 +33,9 @@ from optuna.trial import FrozenTrial
 
 from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype, costs, topology
-from nas_skip.search._names import study_labels
-from nas_skip.search._retrain import retrained
-from nas_skip.search._weights import kept_weights, removed_weights
+from nas_skip.searching._names import study_labels
+from nas_skip.searching._retrain import retrained
+from nas_skip.searching._weights import kept_weights, removed_weights
 from nas_skip.spaces import STRUCTURE_ATTRS, Space, Structure, load_space
 
 #: a retrained trial's result (``nas-skip retrain``) as columns ``retrain_<key>``

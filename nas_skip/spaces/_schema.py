@@ -1,6 +1,7 @@
 """The search-space file schema: YAML read into dataclasses, in this one place.
 
-A space file declares the domain, the default dataset, a skeleton family with its
+A space file declares the domain, the default dataset (optional: a space for one's own
+data names none, and the search's ``--dataset`` gives it), a skeleton family with its
 searchable choices, and training hyperparameters with ranges. Every error names the file,
 the YAML path (``skeleton.kinds[2]``) and the allowed values.
 
@@ -138,7 +139,7 @@ class SpaceSpec:
     name: str
     description: str
     domain: str  # vector | signal | image | segmentation
-    dataset: str  # default dataset
+    dataset: str | None  # default dataset (None: the caller must give one)
     family: str  # skeleton family, one of FAMILIES
     skeleton: Mapping[str, Any]  # checked values: Dimension, tuples of names, ints, str
     train: Mapping[str, Dimension]
@@ -269,7 +270,7 @@ def read_spec(path: Path) -> SpaceSpec:
     for key in doc:
         if key not in _TOP:
             raise r.fail(key, f"unknown key (keys: {', '.join(_TOP)})")
-    for key in ("name", "domain", "dataset", "family", "skeleton"):
+    for key in ("name", "domain", "family", "skeleton"):
         if key not in doc:
             raise r.fail(key, "missing")
     for key in ("name", "description", "dataset"):
@@ -320,7 +321,7 @@ def read_spec(path: Path) -> SpaceSpec:
         name=doc["name"],
         description=doc.get("description", ""),
         domain=doc["domain"],
-        dataset=doc["dataset"],
+        dataset=doc.get("dataset"),
         family=doc["family"],
         skeleton=skeleton,
         train=train,

@@ -205,21 +205,26 @@ def load_space(name_or_path: str | Path, dataset: str | None = None,
 
     Args:
         name_or_path: a shipped space's name (``deep_mlp``) or a path to a YAML file.
-        dataset: the dataset to bind (default: the space's own); fixes the input shape and
-            the number of classes.
+        dataset: the dataset to bind (default: the space's own; required when the space
+            file names none); fixes the input shape and the number of classes.
         train: fixed training values (``{"optimizer": "adamw", "lr": 0.003}``) that replace
             the file's ``train:`` entries of the same keys (``nas-skip search --lr ...``).
 
     Raises:
-        SpaceError: unknown space, a bad file (naming the YAML path), a dataset of the
-            wrong domain, or an unknown ``train`` key.
+        SpaceError: unknown space, a bad file (naming the YAML path), no dataset, a dataset
+            of the wrong domain, or an unknown ``train`` key.
     """
     spec = load_spec(name_or_path)
     if train:
         spec = with_train(spec, train)
     from nas_skip.data import DATASETS, dataset_info
 
-    info = dataset_info(dataset or spec.dataset)  # unknown: an error listing the datasets
+    dataset = dataset or spec.dataset
+    if dataset is None:
+        raise SpaceError(
+            f"{spec.path}: space {spec.name!r} names no dataset; give one (--dataset NAME or PATH)"
+        )
+    info = dataset_info(dataset)  # unknown: an error listing the datasets
     name = info.name
     fitting = sorted(n for n, i in DATASETS.items() if spec.domain in i.domains)
     if spec.domain not in info.domains:

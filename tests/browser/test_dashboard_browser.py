@@ -10,7 +10,7 @@ import pytest
 from conftest import SPACE, screenshot
 
 from nas_skip.dashboard import serving
-from nas_skip.search import SearchConfig, search
+from nas_skip.searching import SearchConfig, search
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SPACE, screenshot
 
 from nas_skip.report import write_report
-from nas_skip.search import SearchConfig, search
+from nas_skip.searching import SearchConfig, search
 
 pytestmark = pytest.mark.slow
 PLOTS = ["plot-best-so-far", "plot-pareto", "plot-accuracy-params", "plot-skip-hops",

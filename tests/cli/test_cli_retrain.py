@@ -9,7 +9,7 @@ import pytest
 from helpers import CLI_SPACE as SPACE
 
 from nas_skip.cli import main
-from nas_skip.search import SearchConfig, search
+from nas_skip.searching import SearchConfig, search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -12,7 +12,7 @@ import pytest
 
 from nas_skip.evaluators import EVALUATORS, EvaluatorError, TrialInput, make_evaluator
 from nas_skip.evaluators._nb201 import TABLES, Table
-from nas_skip.search import SearchConfig, SearchError
+from nas_skip.searching import SearchConfig, SearchError
 from nas_skip.spaces import _nb201 as nb201
 from nas_skip.spaces import load_space
 

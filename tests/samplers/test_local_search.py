@@ -15,8 +15,8 @@ from scipy.stats import mannwhitneyu
 from nas_skip.evaluators._nb201 import Table
 from nas_skip.samplers import LocalSearchSampler, SamplerError
 from nas_skip.samplers._local_search import PLAN_ATTR, read_plan
-from nas_skip.search import SearchConfig
-from nas_skip.search._samplers import make_sampler
+from nas_skip.searching import SearchConfig
+from nas_skip.searching._samplers import make_sampler
 from nas_skip.spaces import _nb201 as nb201
 from nas_skip.spaces import load_space
 

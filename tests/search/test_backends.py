@@ -16,9 +16,9 @@ from helpers import import_source
 from optuna.trial import TrialState
 
 from nas_skip.data import load_dataset
-from nas_skip.search import SearchConfig, search, top_trials
-from nas_skip.search._export import export_trial
-from nas_skip.search._weights import kept_weights, removed_weights
+from nas_skip.searching import SearchConfig, search, top_trials
+from nas_skip.searching._export import export_trial
+from nas_skip.searching._weights import kept_weights, removed_weights
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -15,9 +15,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas_skip.search import SearchConfig
-from nas_skip.search._local import _worker_main, run_local
-from nas_skip.search._storage import FINISHED, open_study
+from nas_skip.searching import SearchConfig
+from nas_skip.searching._local import _worker_main, run_local
+from nas_skip.searching._storage import FINISHED, open_study
 from nas_skip.spaces import load_space
 
 # the trials' objective, in a module of its own: spawned worker processes import it by name
@@ -140,9 +140,9 @@ def test_workers_stop_when_the_search_process_is_killed(
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from sleepy_objective import sleepy\n"
-        "from nas_skip.search import SearchConfig\n"
-        "from nas_skip.search._local import run_local\n"
-        "from nas_skip.search._storage import open_study\n"
+        "from nas_skip.searching import SearchConfig\n"
+        "from nas_skip.searching._local import run_local\n"
+        "from nas_skip.searching._storage import open_study\n"
         "from nas_skip.spaces import load_space\n"
         f"c = SearchConfig(**{c.__dict__!r})\n"
         "space = load_space(c.space)\n"

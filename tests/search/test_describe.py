@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 
 from nas_skip.genotype import topology
-from nas_skip.search._describe import note
+from nas_skip.searching._describe import note
 from nas_skip.spaces import load_space
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas_skip.search import SearchConfig, SearchError, make_storage, search
+from nas_skip.searching import SearchConfig, SearchError, make_storage, search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -188,8 +188,8 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path, tiny_space: Path) 
 def test_the_budget_counts_how_trials_end_and_stops_a_failure_streak(
     tmp_path: Path, tiny_space: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from nas_skip.search._local import run_local
-    from nas_skip.search._storage import open_study
+    from nas_skip.searching._local import run_local
+    from nas_skip.searching._storage import open_study
     from nas_skip.spaces import load_space
 
     def objective(trial: optuna.Trial) -> float:

@@ -8,10 +8,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas_skip.search import SearchConfig, summary_table
-from nas_skip.search._export import export_metrics
-from nas_skip.search._names import score_name
-from nas_skip.search._storage import open_study
+from nas_skip.searching import SearchConfig, summary_table
+from nas_skip.searching._export import export_metrics
+from nas_skip.searching._names import score_name
+from nas_skip.searching._storage import open_study
 from nas_skip.spaces import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

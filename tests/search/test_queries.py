@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState, create_trial
 
-from nas_skip.search import make_storage
-from nas_skip.search._queries import CachedStorage, StudyQueries, ensure_indexes, rdb_of
-from nas_skip.search._storage import counts
+from nas_skip.searching import make_storage
+from nas_skip.searching._queries import CachedStorage, StudyQueries, ensure_indexes, rdb_of
+from nas_skip.searching._storage import counts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -23,8 +23,8 @@ import pytest
 from conftest import write_space
 from optuna.trial import TrialState
 
-from nas_skip.search import SearchConfig, SearchError, search
-from nas_skip.search._ray import _absolute, _resources, _shipped_config
+from nas_skip.searching import SearchConfig, SearchError, search
+from nas_skip.searching._ray import _absolute, _resources, _shipped_config
 from nas_skip.spaces import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -110,7 +110,7 @@ def test_resources_ask_for_gpus_only_where_there_are_some() -> None:
 
 def _searcher(tmp_path: Path, **kw: Any) -> Any:
     _import_ray()
-    from nas_skip.search._ray_searcher import StudySearch
+    from nas_skip.searching._ray_searcher import StudySearch
 
     config = SearchConfig(space=str(write_space(tmp_path)), epochs=3, **kw)
     space = load_space(config.space)
@@ -146,8 +146,8 @@ def test_searcher_counts_in_memory_and_fails_non_finite_values(
 ) -> None:
     from ray.tune.search import Searcher
 
-    from nas_skip.search import _ray_searcher
-    from nas_skip.search._storage import worker_id
+    from nas_skip.searching import _ray_searcher
+    from nas_skip.searching._storage import worker_id
 
     s = _searcher(tmp_path, trials=3)
     assert s.suggest("a") is not None
@@ -317,7 +317,7 @@ def test_the_module_ray_listens_on_loopback_only(ray_local: None) -> None:
 def test_search_starts_a_loopback_ray_and_shuts_it_down(tmp_path: Path) -> None:
     space = write_space(tmp_path)
     script = textwrap.dedent(f"""
-        from nas_skip.search import SearchConfig, search
+        from nas_skip.searching import SearchConfig, search
         r = search(SearchConfig(space={str(space)!r}, dataset={DATASET!r}, backend="ray",
                                 trials=2, epochs=1, storage="sqlite:///{tmp_path / "s.db"}",
                                 artifacts={str(tmp_path / "a")!r}), progress=False)
@@ -351,3 +351,22 @@ def test_search_starts_a_loopback_ray_and_shuts_it_down(tmp_path: Path) -> None:
             break
         time.sleep(0.2)
     assert not left, f"Ray processes left behind: {left}"
+
+
+def test_arrays_from_the_python_api_reach_ray_workers(tmp_path: Path, ray_local: None) -> None:
+    """``nas_skip.search`` with an in-memory dataset: Ray's actors load it by name."""
+    import numpy as np
+
+    import nas_skip
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    x = (np.eye(3, 5)[y] * 4 + rng.normal(size=(120, 5))).astype(np.float32)
+    data = nas_skip.Dataset.from_arrays(x, y, name="blobs")
+    space = write_space(tmp_path, "tiny")
+    study = nas_skip.search(space, data, trials=3, epochs=1, backend="ray", workers=2, seed=0,
+                            storage=f"sqlite:///{tmp_path / 's.db'}", progress=False,
+                            artifacts=str(tmp_path / "artifacts"))  # fmt: skip
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) >= 3 and all(t.user_attrs["ray_worker"] for t in done)
+    assert study.user_attrs["dataset"].endswith(".npz")  # the arrays, stored once by content

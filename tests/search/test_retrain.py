@@ -19,8 +19,8 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 from nas_skip.data import load_dataset
 from nas_skip.report import write_report
-from nas_skip.search import SearchConfig, SearchError, search, top_trials
-from nas_skip.search._retrain import Retrained, retrain, retrain_key, retrained
+from nas_skip.searching import SearchConfig, SearchError, search, top_trials
+from nas_skip.searching._retrain import Retrained, retrain, retrain_key, retrained
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 torch.set_num_threads(1)

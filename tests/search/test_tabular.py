@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from nas_skip.evaluators._nb201 import Table
-from nas_skip.search import SAMPLERS, SearchConfig, SearchError, search
-from nas_skip.search._export import export_trial
+from nas_skip.searching import SAMPLERS, SearchConfig, SearchError, search
+from nas_skip.searching._export import export_trial
 from nas_skip.spaces import _nb201 as nb201
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -13,10 +13,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from nas_skip.search import SearchConfig, SearchError, search, summary_table, top_trials
-from nas_skip.search._export import export_trial
-from nas_skip.search._storage import StudyHandle
-from nas_skip.search._weights import (
+from nas_skip.searching import SearchConfig, SearchError, search, summary_table, top_trials
+from nas_skip.searching._export import export_trial
+from nas_skip.searching._storage import StudyHandle
+from nas_skip.searching._weights import (
     artifact_path,
     best_numbers,
     kept_weights,

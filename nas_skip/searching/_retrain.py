@@ -30,8 +30,8 @@ from rich.console import Console
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.genotype import Genotype
-from nas_skip.search._config import DEFAULT_RUNS, SearchError
-from nas_skip.search._export import (
+from nas_skip.searching._config import DEFAULT_RUNS, SearchError
+from nas_skip.searching._export import (
     choose_trial,
     export_metrics,
     load_study,
@@ -312,7 +312,7 @@ def _save_note(study: optuna.Study, trial: FrozenTrial, g: Genotype,
     """Rewrite the trial's dashboard note: the search's note, then the retraining."""
     import optuna_dashboard
 
-    from nas_skip.search._describe import note
+    from nas_skip.searching._describe import note
 
     body = note(trial.number, g, dict(trial.user_attrs)) + "\n" + note_section(record)
     # a note lives in the study's system attributes, so a finished trial can get one

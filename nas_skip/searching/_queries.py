@@ -156,9 +156,9 @@ class StudyQueries:
 
     def counts(self) -> Counter[str]:
         """Trials by state name, plus "duplicate", "diverged" and "finished" (as
-        :func:`nas_skip.search._storage.counts` counts a list of trials)."""
+        :func:`nas_skip.searching._storage.counts` counts a list of trials)."""
         if self.rdb is None:
-            from nas_skip.search._storage import counts
+            from nas_skip.searching._storage import counts
 
             return counts(self.study.get_trials(deepcopy=False))
         out: Counter[str] = Counter({s.name: n for s, n in self.states().items()})

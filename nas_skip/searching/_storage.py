@@ -18,9 +18,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
-from nas_skip.search._config import DEFAULT_RUNS, SearchConfig, SearchError
-from nas_skip.search._names import name_metrics, objective_labels
-from nas_skip.search._queries import CachedStorage, StudyQueries, ensure_indexes
+from nas_skip.searching._config import DEFAULT_RUNS, SearchConfig, SearchError
+from nas_skip.searching._names import name_metrics, objective_labels
+from nas_skip.searching._queries import CachedStorage, StudyQueries, ensure_indexes
 
 # user attributes of the study that tie it to one space and budget
 STUDY_KEYS = ("space", "dataset", "evaluator", "epochs", "objectives", "train")

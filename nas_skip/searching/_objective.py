@@ -9,7 +9,7 @@ choices (``nb201_arch``), ``duplicate_of`` for a trial that reused a finished on
 ``fail_reason`` where it failed and ``pruned_reason`` where it was stopped. The best
 trials' weights, where the evaluator trained any, are kept as artifacts
 (``weights_artifact``), and deleted when better trials push them out of the best
-``--keep`` (see :mod:`nas_skip.search._weights`).
+``--keep`` (see :mod:`nas_skip.searching._weights`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from nas_skip.evaluators import (
     make_evaluator,
 )
 from nas_skip.genotype import Genotype, costs
-from nas_skip.search._config import SearchConfig
-from nas_skip.search._describe import save_note, upload_drawing
-from nas_skip.search._queries import StudyQueries
-from nas_skip.search._storage import StudyHandle, worker_alive
-from nas_skip.search._weights import keep_weights, stored_values
+from nas_skip.searching._config import SearchConfig
+from nas_skip.searching._describe import save_note, upload_drawing
+from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._storage import StudyHandle, worker_alive
+from nas_skip.searching._weights import keep_weights, stored_values
 from nas_skip.spaces import Space
 from nas_skip.train import EpochMetrics, TrialDiverged
 
@@ -79,7 +79,7 @@ class Worker:
 
     @cached_property
     def queries(self) -> StudyQueries:
-        """Bounded-cost questions about the study (see :mod:`nas_skip.search._queries`)."""
+        """Bounded-cost questions about the study (see :mod:`nas_skip.searching._queries`)."""
         return StudyQueries(self.handle.study)
 
 

@@ -9,11 +9,11 @@ import optuna
 from rich.console import Console
 
 from nas_skip.evaluators import check_family, make_evaluator
-from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._progress import StudyWatcher
-from nas_skip.search._queries import StudyQueries
-from nas_skip.search._storage import fail_stale_trials, open_study, storage_failure
-from nas_skip.search._weights import prune_weights
+from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._progress import StudyWatcher
+from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._storage import fail_stale_trials, open_study, storage_failure
+from nas_skip.searching._weights import prune_weights
 from nas_skip.spaces import load_space, load_spec
 
 
@@ -56,6 +56,9 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
         SpaceError, DatasetError, SearchError, EvaluatorError: bad input, before any
             trial runs.
     """
+    from nas_skip._user_ops import registered_ops
+
+    config = config.with_(user_ops=tuple(registered_ops()))  # for the workers
     space_path = Path(config.space)
     if space_path.suffix in (".yaml", ".yml"):  # workers may run elsewhere: an absolute path
         config = config.with_(space=str(space_path.resolve()))
@@ -83,11 +86,11 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
                       console, enabled=progress, log_file=log_file) as watcher:  # fmt: skip
         try:
             if config.backend == "local":
-                from nas_skip.search._local import run_local
+                from nas_skip.searching._local import run_local
 
                 run_local(config, space)
             else:
-                from nas_skip.search._ray import run_ray
+                from nas_skip.searching._ray import run_ray
 
                 run_ray(config, space)
         except KeyboardInterrupt:

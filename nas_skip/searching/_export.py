@@ -12,17 +12,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
 from nas_skip.genotype import Genotype
-from nas_skip.search._artifacts import ArtifactFolders, recorded_folder
-from nas_skip.search._config import SearchError
-from nas_skip.search._names import score_name, study_labels
-from nas_skip.search._progress import top_trials
-from nas_skip.search._reading import (
+from nas_skip.searching._artifacts import ArtifactFolders, recorded_folder
+from nas_skip.searching._config import SearchError
+from nas_skip.searching._names import score_name, study_labels
+from nas_skip.searching._progress import top_trials
+from nas_skip.searching._reading import (
     duplicate_problem,
     open_existing,
     parse_genotype,
     trial_problem,
 )
-from nas_skip.search._weights import kept_weights, removed_weights
+from nas_skip.searching._weights import kept_weights, removed_weights
 from nas_skip.train._metrics import named_scores
 
 
@@ -41,7 +41,7 @@ class Exported:
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
     """Open an existing study; a missing one is an error listing those that exist, and a
     storage that does not exist is an error too (it is not created: see
-    :func:`~nas_skip.search._reading.open_existing`)."""
+    :func:`~nas_skip.searching._reading.open_existing`)."""
     storage = open_existing(storage_url)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
@@ -83,7 +83,7 @@ def refuse_malformed(study: optuna.Study, trial: FrozenTrial, purpose: str = "ex
 
     Raises:
         SearchError: no genotype, one this nas-skip cannot read, or a ``duplicate_of``
-            that names no original (:func:`~nas_skip.search._reading.trial_problem`); the
+            that names no original (:func:`~nas_skip.searching._reading.trial_problem`); the
             message names the trial and the attribute.
     """
     problem = trial_problem(trial, study.get_trials(deepcopy=False))
@@ -160,20 +160,20 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
         class_name: the exported ``nn.Module``'s name.
         retrain_epochs: retrain for this many epochs when the trial's weights were not
             kept (the search keeps only its best trials' weights), with the trial's own
-            hyperparameters (:class:`~nas_skip.search._retrain.Recipe`, seed = the trial's
+            hyperparameters (:class:`~nas_skip.searching._retrain.Recipe`, seed = the trial's
             number; ``nas-skip retrain`` runs several seeds). A trial a table evaluated
             (``nb201-*``) has none: without retraining, its code, genotype and metrics are
             written without ``weights.pt``.
         data_dir: local dataset files, for retraining on cifar10 / mnist.
         artifacts: the artifact folder the search wrote (its ``--artifacts``); None:
             ``runs/artifacts``. The folder the study records is never read
-            (:mod:`~nas_skip.search._artifacts`).
+            (:mod:`~nas_skip.searching._artifacts`).
 
     Raises:
         SearchError: no such study or trial; a malformed trial; no kept weights (or
             weights that do not load) and no ``retrain_epochs``.
     """
-    from nas_skip.search._retrain import Recipe
+    from nas_skip.searching._retrain import Recipe
 
     study = load_study(storage_url, study_name)
     trial = choose_trial(study, number)

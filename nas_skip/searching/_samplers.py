@@ -7,7 +7,7 @@ import warnings
 import optuna
 
 from nas_skip.samplers._proposals import Key
-from nas_skip.search._config import MAX_SEED, SearchConfig
+from nas_skip.searching._config import MAX_SEED, SearchConfig
 from nas_skip.spaces import Space
 
 

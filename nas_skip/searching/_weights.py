@@ -17,7 +17,7 @@ another is about to keep because it has not completed yet. A worker always uploa
 it reads, so when two keep weights at once, at least the later reader sees both; and a
 trial that falls out never comes back (values do not change, and only better trials push
 others out). The best K are ranked by the first objective, ties by trial number, as
-:func:`~nas_skip.search.top_trials` ranks them. The search prunes once more when it ends,
+:func:`~nas_skip.searching.top_trials` ranks them. The search prunes once more when it ends,
 so a rerun with a smaller ``--keep`` trims what an earlier run kept.
 
 Optuna freezes a finished trial's attributes, so a removal is recorded on the study, not
@@ -39,9 +39,9 @@ import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from nas_skip.search._artifacts import ARTIFACT_ID as _ARTIFACT_ID
-from nas_skip.search._queries import StudyQueries
-from nas_skip.search._storage import StudyHandle, worker_alive
+from nas_skip.searching._artifacts import ARTIFACT_ID as _ARTIFACT_ID
+from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._storage import StudyHandle, worker_alive
 
 if TYPE_CHECKING:
     import torch
@@ -212,7 +212,7 @@ def _note_removed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
     import optuna_dashboard
 
     from nas_skip.genotype import Genotype
-    from nas_skip.search._describe import note
+    from nas_skip.searching._describe import note
 
     text = trial.user_attrs.get("genotype")
     if not isinstance(text, str):

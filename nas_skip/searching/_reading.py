@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import Genotype
-from nas_skip.search._config import SearchError
-from nas_skip.search._storage import make_storage
+from nas_skip.searching._config import SearchError
+from nas_skip.searching._storage import make_storage
 
 
 def open_existing(url: str) -> BaseStorage:

@@ -38,10 +38,10 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from nas_skip.search._config import SearchConfig
-from nas_skip.search._objective import all_finite, sample
-from nas_skip.search._queries import StudyQueries
-from nas_skip.search._storage import FINISHED, worker_id
+from nas_skip.searching._config import SearchConfig
+from nas_skip.searching._objective import all_finite, sample
+from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._storage import FINISHED, worker_id
 from nas_skip.spaces import Space
 
 logger = logging.getLogger(__name__)

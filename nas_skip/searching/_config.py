@@ -52,6 +52,23 @@ class SearchError(NasSkipError):
     """A search was asked for something it cannot do; the message names the flag."""
 
 
+def _file_dataset(name: str) -> str:
+    """A file dataset's name made absolute (workers may run elsewhere); others unchanged.
+
+    Raises:
+        SearchError: a path that is no dataset nas-skip reads.
+    """
+    from nas_skip.data import DATASETS, DatasetError, dataset_name
+    from nas_skip.data._files import looks_like_file
+
+    if name.strip().lower().replace("-", "_") in DATASETS or not looks_like_file(name):
+        return name
+    try:
+        return dataset_name(name)
+    except DatasetError as exc:
+        raise SearchError(f"--dataset: {exc}") from None
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """One search: which space, on which data, with what budget, where the study lives."""
@@ -84,6 +101,9 @@ class SearchConfig:
     population: int = 20  # evolution: population size
     tournament: int = 5  # evolution: tournament size
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # for tests and tools
+    # the user ops registered where the search started (nas_skip.registered_ops()): worker
+    # processes and Ray workers import the modules that register them before they sample
+    user_ops: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         def need(ok: bool, flag: str, message: str) -> None:
@@ -110,6 +130,8 @@ class SearchConfig:
                  "dataset", f"--evaluator {spec.name} looks up {spec.dataset} results; leave "
                  "--dataset out")  # fmt: skip
             object.__setattr__(self, "dataset", spec.dataset)
+        elif self.dataset is not None:
+            object.__setattr__(self, "dataset", _file_dataset(self.dataset))
         need(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
         need(self.seed is None or 0 <= self.seed <= MAX_SEED, "seed",
              f"must be in [0, {MAX_SEED}], got {brief(self.seed)}")  # fmt: skip
@@ -190,7 +212,9 @@ class SearchConfig:
             return self.study
         suffix = "" if not self.multi_objective else "-" + "-".join(self.objectives)
         table = "" if self.evaluator == DEFAULT_EVALUATOR else "-table"
-        return f"{space_name}-{dataset}{table}{suffix}"
+        from nas_skip.data._files import short_name
+
+        return f"{space_name}-{short_name(dataset)}{table}{suffix}"
 
     def with_(self, **changes: Any) -> SearchConfig:
         return replace(self, **changes)
@@ -198,5 +222,6 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("extra")
+        out.pop("user_ops")
         out["objectives"] = list(self.objectives)
         return out

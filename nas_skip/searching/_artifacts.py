@@ -23,7 +23,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from nas_skip.errors import brief
-from nas_skip.search._config import DEFAULT_ARTIFACTS
+from nas_skip.searching._config import DEFAULT_ARTIFACTS
 
 #: the artifact ids upload_artifact writes: str(uuid.uuid4())
 ARTIFACT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -31,10 +31,10 @@ import optuna
 import torch
 
 from nas_skip.genotype import Genotype
-from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._objective import Sample, Worker, evaluate, failure_reason
-from nas_skip.search._samplers import make_sampler
-from nas_skip.search._storage import StudyHandle, make_storage, worker_id
+from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._objective import Sample, Worker, evaluate, failure_reason
+from nas_skip.searching._samplers import make_sampler
+from nas_skip.searching._storage import StudyHandle, make_storage, worker_id
 from nas_skip.spaces import Space, load_space
 from nas_skip.train import EpochMetrics
 
@@ -162,8 +162,8 @@ def _tune(config: SearchConfig, space: Space, scheduler: TrialScheduler | None,
     import ray
     from ray import tune
 
-    from nas_skip.search._queries import StudyQueries
-    from nas_skip.search._ray_searcher import TRIAL_NUMBER, StudySearch
+    from nas_skip.searching._queries import StudyQueries
+    from nas_skip.searching._ray_searcher import TRIAL_NUMBER, StudySearch
 
     url = config.storage_url()
     study_name = config.study_name(space.name, space.dataset)
@@ -244,7 +244,7 @@ def _scheduler(config: SearchConfig) -> TrialScheduler | None:
     """
     from ray.tune.schedulers import ASHAScheduler
 
-    from nas_skip.search._ray_searcher import ACCURACY, EPOCH
+    from nas_skip.searching._ray_searcher import ACCURACY, EPOCH
 
     if not config.prunes or config.epochs < 2:
         return None  # Tune's FIFO: every trial runs to its end
@@ -267,6 +267,9 @@ def _worker(config: SearchConfig) -> Worker:
     """This process's Worker; an actor reused for many trials loads the data once."""
     if config not in _WORKERS:
         _WORKERS.clear()
+        from nas_skip._user_ops import ensure_registered
+
+        ensure_registered(config.user_ops)  # the user's ops, imported from their modules
         space = load_space(config.space, config.dataset, config.train)
         url = config.storage_url()
         # a random sampler: a Trial made here never samples, and TPE's relative sampling on
@@ -289,7 +292,7 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
     """
     from ray import tune
 
-    from nas_skip.search._ray_searcher import (
+    from nas_skip.searching._ray_searcher import (
         ACCURACY,
         DUPLICATE,
         EPOCH,

@@ -6,11 +6,11 @@ trials' weights are kept as Optuna artifacts for ``nas-skip export``; ``retrain(
 study)`` trains a trial again under several seeds to confirm its score.
 """
 
-from nas_skip.search._config import BACKENDS, OBJECTIVES, SAMPLERS, SearchConfig, SearchError
-from nas_skip.search._progress import summary_table, top_trials
-from nas_skip.search._retrain import Retrained, retrain
-from nas_skip.search._run import SearchResult, search
-from nas_skip.search._storage import fail_stale_trials, make_storage
+from nas_skip.searching._config import BACKENDS, OBJECTIVES, SAMPLERS, SearchConfig, SearchError
+from nas_skip.searching._progress import summary_table, top_trials
+from nas_skip.searching._retrain import Retrained, retrain
+from nas_skip.searching._run import SearchResult, search
+from nas_skip.searching._storage import fail_stale_trials, make_storage
 
 __all__ = [
     "BACKENDS",

@@ -24,8 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nas_skip.errors import NasSkipError
-from nas_skip.search._config import SearchConfig, SearchError
-from nas_skip.search._objective import (
+from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._objective import (
     Worker,
     all_finite,
     evaluate,
@@ -33,9 +33,9 @@ from nas_skip.search._objective import (
     local_reporter,
     sample,
 )
-from nas_skip.search._queries import StudyQueries
-from nas_skip.search._samplers import make_pruner, make_sampler
-from nas_skip.search._storage import (
+from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._samplers import make_pruner, make_sampler
+from nas_skip.searching._storage import (
     FINISHED,
     fail_stale_trials,
     fail_trials_of,
@@ -216,7 +216,10 @@ def _fail_own_trials(study: optuna.Study, before: int, alone: bool, exc: BaseExc
 
 def _worker_main(config: SearchConfig, index: int, objective: Objective | None) -> None:
     _stop_with_parent()
-    # a fresh process: load the space again (specs hold no live state)
+    # a fresh process: the user's ops, then the space again (specs hold no live state)
+    from nas_skip._user_ops import ensure_registered
+
+    ensure_registered(config.user_ops)
     space = load_space(config.space, config.dataset, config.train)
     try:
         optimize(config, space, index, objective)

@@ -27,10 +27,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nas_skip.search._names import objective_labels
-from nas_skip.search._queries import Cursor, StudyQueries
-from nas_skip.search._storage import diverged, make_storage, originals
-from nas_skip.search._weights import kept_weights, removed_weights
+from nas_skip.searching._names import objective_labels
+from nas_skip.searching._queries import Cursor, StudyQueries
+from nas_skip.searching._storage import diverged, make_storage, originals
+from nas_skip.searching._weights import kept_weights, removed_weights
 
 
 class StudyWatcher:
@@ -41,7 +41,7 @@ class StudyWatcher:
     state, value, seconds, parameters) instead, as a log reads best. ``log_file`` also
     gets one JSON object per finished trial, in both cases. Use as a context manager; it
     polls in a thread with its own storage connection and one study object, asking only
-    what changed (:mod:`nas_skip.search._queries`), whatever the study's size.
+    what changed (:mod:`nas_skip.searching._queries`), whatever the study's size.
     """
 
     def __init__(self, storage_url: str, study_name: str, target: int, maximize: bool,

@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from nas_skip.genotype import Genotype, costs, human, topology
-from nas_skip.search._storage import StudyHandle
+from nas_skip.searching._storage import StudyHandle
 from nas_skip.spaces import Structure
 
 DRAWING = "topology.svg"
@@ -75,7 +75,7 @@ def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
     ]
     if "duplicate_of" in attrs:
         lines += ["", f"**duplicate of trial {attrs['duplicate_of']}**: not trained again"]
-    if "weights_removed" in attrs:  # see nas_skip.search._weights
+    if "weights_removed" in attrs:  # see nas_skip.searching._weights
         lines += ["", f"**weights removed**: {attrs['weights_removed']}; `nas-skip export "
                   f"--trial {trial_number} --retrain-epochs E` trains it again"]  # fmt: skip
     elif "weights_artifact" in attrs:
