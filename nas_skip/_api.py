@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,7 +127,8 @@ def search(space: str | Path, dataset: str | Path | Dataset | None = None, *,
            trials: int = 20, epochs: int | None = None, backend: str = "local",
            workers: int = 1, storage: str | None = None, study: str | None = None,
            progress: bool = True, log_file: str | Path | None = None,
-           **options: Any) -> optuna.Study:  # fmt: skip
+           objective: Callable[..., Any] | None = None,
+           directions: Sequence[str] | None = None, **options: Any) -> optuna.Study:  # fmt: skip
     """Search ``space`` on ``dataset`` until the study holds ``trials`` finished trials
     (continuing it if it has some), as ``nas-skip search`` does.
 
@@ -138,6 +140,16 @@ def search(space: str | Path, dataset: str | Path | Dataset | None = None, *,
             (``storage=None``: the embedded SQLite file ``runs/nas_skip.db``).
         progress: show progress (a bar in a terminal, a line per trial elsewhere).
         log_file: append one JSON line per finished trial, then a summary.
+        objective: your own scoring, ``objective(model, dataset, hparams, report) -> float
+            | tuple[float, ...]``: ``model`` is the trial's network, freshly built;
+            ``dataset`` the search's data (tensors ``x_train``, ``y_train``, ``x_val``,
+            ``y_val``, ``x_test``, ``y_test``); ``hparams`` the trial's ``train:`` choices;
+            ``report(epoch, value)`` feeds the pruner. Train the model in it as you like
+            and return its score(s); the trained model's weights are kept as the built-in
+            training's are. The values are named ``objective`` (``objective_0``, ... for
+            several).
+        directions: ``maximize`` / ``minimize``, one per value ``objective`` returns
+            (default: one value, maximised).
         **options: every other field of :class:`nas_skip.searching.SearchConfig` (``seed``,
             ``sampler``, ``objectives``, ``evaluator``, ``keep``, ``artifacts``,
             ``pruning``, ``timeout``, ``train`` (``{"lr": 0.01}``), ...).
@@ -151,13 +163,33 @@ def search(space: str | Path, dataset: str | Path | Dataset | None = None, *,
     from nas_skip.searching import SearchConfig
     from nas_skip.searching import search as run
 
-    known = {f.name for f in fields(SearchConfig)} - {"space", "dataset", "extra"}
+    known = {f.name for f in fields(SearchConfig)} - {"space", "dataset", "extra", "user_ops",
+                                                      "objective_fn", "objective_name",
+                                                      "directions_"}  # fmt: skip
     unknown = sorted(set(options) - known)
     if unknown:
         raise NasSkipError(f"search(): unknown option {unknown[0]!r} "
                            f"(options: {', '.join(sorted(known))})")  # fmt: skip
     if "objectives" in options and isinstance(options["objectives"], str):
         options["objectives"] = (options["objectives"],)
+    if objective is not None:
+        from nas_skip.evaluators._objective import objective_names
+
+        if not callable(objective):
+            raise NasSkipError(f"search(): objective must be a function, not "
+                               f"{type(objective).__name__}")  # fmt: skip
+        wanted = tuple(directions or ("maximize",))
+        module = getattr(objective, "__module__", None) or "__main__"
+        options.update(
+            evaluator="objective",
+            objectives=objective_names(len(wanted)),
+            directions_=wanted,
+            objective_fn=_by_value(objective, module),
+            objective_name=f"{module}.{getattr(objective, '__qualname__', '?')}",
+        )
+    elif directions is not None:
+        raise NasSkipError("search(): directions= goes with objective= (the built-in "
+                           "objectives have theirs)")  # fmt: skip
     if isinstance(dataset, Dataset):
         from nas_skip.searching._config import DEFAULT_ARTIFACTS
 
@@ -168,6 +200,28 @@ def search(space: str | Path, dataset: str | Path | Dataset | None = None, *,
                           trials=trials, epochs=epochs, backend=backend, workers=workers,
                           storage=storage, study=study, **options)  # fmt: skip
     return run(config, progress=progress, log_file=log_file).study
+
+
+def _by_value(function: Callable[..., Any], module: str) -> bytes:
+    """``function`` as cloudpickle bytes holding its code, not a reference to its module:
+    a worker (a Ray worker on another machine) need not be able to import the user's
+    module. Installed packages are still referenced (the workers have them)."""
+    import sys
+    import sysconfig
+
+    import cloudpickle  # type: ignore[import-untyped]
+
+    mod = sys.modules.get(module)
+    path = str(getattr(mod, "__file__", "") or "")
+    paths = sysconfig.get_paths()
+    installed = path.startswith((paths["purelib"], paths["stdlib"]))
+    if mod is None or module == "__main__" or installed:  # by value already, or importable
+        return bytes(cloudpickle.dumps(function))
+    cloudpickle.register_pickle_by_value(mod)
+    try:
+        return bytes(cloudpickle.dumps(function))
+    finally:
+        cloudpickle.unregister_pickle_by_value(mod)
 
 
 def best(study: optuna.Study) -> FrozenTrial:

@@ -264,3 +264,38 @@ def test_make_examples_writes_and_checks(tmp_path: Path) -> None:
     assert module.main(["--out", str(tmp_path), "--check"]) == 0
     for path in tmp_path.iterdir():
         assert path.read_bytes() == (EXAMPLES / path.name).read_bytes()
+
+
+def test_the_own_data_example_searches_a_csv_and_loads_its_best_network(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "own_data.py"), "--out", str(tmp_path),
+         "--trials", "4", "--epochs", "8", "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("3 classes, 142/18/18 train/val/test; val and test carved from "
+                             "the table (10% each, seed 0)")  # fmt: skip
+    best = next(line for line in lines if line.startswith("best trial"))
+    test_accuracy = float(best.split("test accuracy ")[1].split(",")[0])
+    assert test_accuracy > 0.6, best  # chance is 1/3
+
+
+def test_the_own_objective_example_trains_with_its_loss_on_ray(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "own_objective.py"), "--out", str(tmp_path),
+         "--trials", "4"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = next(line for line in done.stdout.splitlines() if "best trial" in line)
+    accuracy = float(summary.split("validation accuracy ")[1].split(",")[0])
+    assert accuracy > 0.8, summary  # digits, 10 classes: the focal-loss recipe learns

@@ -101,5 +101,41 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version."
         ),
     ] = False,
+    imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--import",
+            metavar="MODULE",
+            help="Import a module of your own first (its register_op calls add ops), "
+            "repeatable: nas-skip --import my_ops search ...",
+        ),
+    ] = None,
 ) -> None:
     _session.debug = debug
+    for module in imports or ():
+        import_user_module(module)
+
+
+def import_user_module(module: str) -> None:
+    """Import ``module`` (a dotted name; the current folder is on the path, as for
+    ``python -m``), so that its top-level ``register_op`` calls add its ops.
+
+    Raises:
+        NasSkipError: it is no module name, or cannot be imported (the message says why).
+    """
+    import importlib
+    import sys
+
+    from nas_skip.errors import NasSkipError, brief
+
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise NasSkipError(f"--import: {brief(module)} is not a module name (my_ops, pkg.ops)")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # the current folder, as `python -m` has it
+    try:
+        importlib.import_module(module)
+    except NasSkipError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's module may raise anything
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise NasSkipError(f"--import {module}: {type(exc).__name__}: {first}"[:300]) from None

@@ -6,8 +6,9 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +16,17 @@ from rich.text import Text
 from nas_skip.errors import GenotypeError, NasSkipError, printable
 from nas_skip.genotype import INPUT, Genotype, costs, human
 from nas_skip.merges import MERGES
+
+#: a table's label column, for the commands that take ``--dataset PATH``
+TargetOption = Annotated[
+    str | None,
+    typer.Option("--target", metavar="COLUMN", help="A table's label column [the last]."),
+]
+#: the side an image folder's images are resized to, likewise
+ImageSizeOption = Annotated[
+    int | None,
+    typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
+]
 
 
 def _load_genotype(path: Path) -> Genotype:

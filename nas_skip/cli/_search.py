@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console, train_settings
+from nas_skip.cli._common import ImageSizeOption, TargetOption, _console, train_settings
 from nas_skip.errors import NasSkipError
 
 _RAY = "Ray backend"
@@ -29,14 +29,8 @@ def search(
             "space's; see nas-skip datasets).",
         ),
     ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", metavar="COLUMN", help="A table's label column [the last]."),
-    ] = None,
-    image_size: Annotated[
-        int | None,
-        typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
-    ] = None,
+    target: TargetOption = None,
+    image_size: ImageSizeOption = None,
     trials: Annotated[
         int, typer.Option("--trials", metavar="N", help="Finished trials the study should reach.")
     ] = 20,

@@ -9,7 +9,13 @@ import typer
 from rich.table import Table
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console, _load_genotype, _print_genotype
+from nas_skip.cli._common import (
+    ImageSizeOption,
+    TargetOption,
+    _console,
+    _load_genotype,
+    _print_genotype,
+)
 from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import Genotype, human
 
@@ -132,14 +138,8 @@ def train(
         Path | None,
         typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", metavar="COLUMN", help="A table's label column [the last]."),
-    ] = None,
-    image_size: Annotated[
-        int | None,
-        typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
-    ] = None,
+    target: TargetOption = None,
+    image_size: ImageSizeOption = None,
 ) -> None:
     """Train a genotype on a dataset; write weights.pt (a state_dict) and metrics.json."""
     from nas_skip.data import dataset_info, dataset_name, load_dataset

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nas_skip.evaluators._base import (
     METRICS,
@@ -69,6 +69,13 @@ EVALUATORS: dict[str, EvaluatorSpec] = {
             False,
             "nb201",
         ),  # fmt: skip
+        EvaluatorSpec(
+            "objective",
+            "your own function (nas_skip.search(objective=fn)): it trains and scores a model",
+            None,
+            None,
+            True,
+        ),  # fmt: skip
     )
 }
 DEFAULT_EVALUATOR = "train"
@@ -112,6 +119,8 @@ def make_evaluator(
     threads: int = 1,
     data_dir: str | None = None,
     train_error: bool = False,
+    objective: Any = None,
+    n_values: int = 1,
 ) -> Evaluator:
     """The evaluator ``name`` for trials of ``space`` (bound to its dataset).
 
@@ -123,6 +132,8 @@ def make_evaluator(
         data_dir: local dataset files (``train`` only).
         train_error: also measure the error on the whole training split (``train`` only;
             a fifth to a third of a short trial on CPU).
+        objective: the user's function, or its cloudpickle bytes (``objective`` only).
+        n_values: how many values that function returns (``objective`` only).
 
     Raises:
         EvaluatorError: an unknown name, a space the evaluator cannot evaluate, or a
@@ -131,6 +142,10 @@ def make_evaluator(
     """
     if name not in EVALUATORS:
         raise EvaluatorError(f"unknown evaluator {name!r} (evaluators: {', '.join(EVALUATORS)})")
+    if name == "objective":
+        from nas_skip.evaluators._objective import ObjectiveEvaluator
+
+        return ObjectiveEvaluator(space, n_values, objective, threads, data_dir)
     if name in _FACTORIES:
         return _FACTORIES[name](space, epochs, threads, data_dir, train_error)
     if name == "train":

@@ -104,6 +104,11 @@ class SearchConfig:
     # the user ops registered where the search started (nas_skip.registered_ops()): worker
     # processes and Ray workers import the modules that register them before they sample
     user_ops: tuple[Any, ...] = field(default=(), compare=False)
+    # a user's objective (nas_skip.search(objective=fn)): the function (or its cloudpickle
+    # bytes), its name (recorded on the study) and the directions of its values
+    objective_fn: Any = field(default=None, compare=False, repr=False)
+    objective_name: str | None = None
+    directions_: tuple[str, ...] = ("maximize",)
 
     def __post_init__(self) -> None:
         def need(ok: bool, flag: str, message: str) -> None:
@@ -144,12 +149,24 @@ class SearchConfig:
         need(1 <= self.tournament <= self.population, "tournament",
              f"must be in [1, population={self.population}]")  # fmt: skip
         objectives = self.objectives
-        need(bool(objectives) and objectives[0] == "accuracy", "objectives",
-             "must start with accuracy, e.g. accuracy or accuracy,params")  # fmt: skip
-        for name in objectives:
-            need(name in OBJECTIVES, "objectives",
-                 f"unknown objective {brief(name)} (objectives: "
-                 f"{', '.join(OBJECTIVES)})")  # fmt: skip
+        if self.evaluator == "objective":  # a user's function: its values, its directions
+            from nas_skip.evaluators._objective import objective_names
+
+            need(self.objective_fn is not None, "evaluator",
+                 "objective needs the function: nas_skip.search(..., objective=fn)")  # fmt: skip
+            need(bool(self.directions_) and all(d in ("maximize", "minimize")
+                 for d in self.directions_), "directions",
+                 "each must be maximize or minimize")  # fmt: skip
+            need(objectives == objective_names(len(self.directions_)), "objectives",
+                 "a user's objective names its values objective (objective_0, ... for "
+                 "several)")  # fmt: skip
+        else:
+            need(bool(objectives) and objectives[0] == "accuracy", "objectives",
+                 "must start with accuracy, e.g. accuracy or accuracy,params")  # fmt: skip
+            for name in objectives:
+                need(name in OBJECTIVES, "objectives",
+                     f"unknown objective {brief(name)} (objectives: "
+                     f"{', '.join(OBJECTIVES)})")  # fmt: skip
         need(len(set(objectives)) == len(objectives), "objectives", "names an objective twice")
         if self.sampler is not None:
             need(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")
@@ -171,6 +188,8 @@ class SearchConfig:
 
     @property
     def directions(self) -> list[str]:
+        if self.evaluator == "objective":
+            return list(self.directions_)
         return [OBJECTIVES[o] for o in self.objectives]
 
     @property
@@ -211,7 +230,11 @@ class SearchConfig:
         if self.study:
             return self.study
         suffix = "" if not self.multi_objective else "-" + "-".join(self.objectives)
-        table = "" if self.evaluator == DEFAULT_EVALUATOR else "-table"
+        table = {DEFAULT_EVALUATOR: "", "objective": ""}.get(self.evaluator, "-table")
+        if self.evaluator == "objective":  # a user's: named by the function (and its values)
+            function = (self.objective_name or "objective").rpartition(".")[2]
+            table = "-" + re.sub(r"[^\w.\-]", "_", function)[:40]
+            suffix = ""
         from nas_skip.data._files import short_name
 
         return f"{space_name}-{short_name(dataset)}{table}{suffix}"
@@ -223,5 +246,6 @@ class SearchConfig:
         out = asdict(self)
         out.pop("extra")
         out.pop("user_ops")
+        out.pop("objective_fn")
         out["objectives"] = list(self.objectives)
         return out

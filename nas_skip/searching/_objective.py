@@ -71,7 +71,7 @@ class Worker:
         c = self.config
         assert c.epochs is not None  # SearchConfig resolves it
         return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir,
-                              c.train_error)  # fmt: skip
+                              c.train_error, c.objective_fn, len(c.directions))  # fmt: skip
 
     @property
     def study(self) -> optuna.Study:

@@ -227,7 +227,8 @@ def summary_table(study: optuna.Study, objectives: tuple[str, ...], n: int = 5) 
         "flops": lambda v: f"{v:,.0f}",
     }
     for t in top_trials(study, n if len(objectives) == 1 else 50):
-        values = [fmt[o](v) for o, v in zip(objectives, t.values, strict=True)]
+        values = [fmt.get(o, "{:.6g}".format)(v) for o, v in zip(objectives, t.values,
+                                                                  strict=True)]  # fmt: skip
         if params_column:
             values.append(f"{t.user_attrs.get('params', 0):,}")
         kept = "kept" if kept_weights(t, removed) is not None else ""

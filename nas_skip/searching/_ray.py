@@ -251,8 +251,8 @@ def _scheduler(config: SearchConfig) -> TrialScheduler | None:
     grace = int(config.extra.get("asha_grace_period", config.prune_after))
     return ASHAScheduler(
         time_attr=EPOCH,  # not training_iteration: a duplicate reports once, at its last epoch
-        metric=ACCURACY,
-        mode="max",
+        metric=ACCURACY,  # the first objective's per-epoch value, whatever its name
+        mode="max" if config.directions[0] == "maximize" else "min",
         max_t=config.epochs,
         grace_period=min(grace, config.epochs),
         reduction_factor=float(config.extra.get("asha_reduction_factor", 3)),
@@ -309,7 +309,8 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
     worker = _worker(search)
     trial = optuna.trial.Trial(worker.study, int(trial_config[TRIAL_ID]))
     # every report must carry every metric Tune was told of; not measured yet: NaN
-    pending = {name: math.nan for name in search.objectives if name != ACCURACY}
+    multi = search.multi_objective
+    pending = {name: math.nan for name in search.objectives if multi and name != ACCURACY}
     last_epoch = 0
 
     def report(epoch: int, metrics: EpochMetrics) -> None:
@@ -339,5 +340,7 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
             trial.set_user_attr("fail_reason", failure_reason(exc))
         raise
     duplicate = "duplicate_of" in trial.user_attrs
+    # one objective goes out as ACCURACY, Tune's metric, whatever it is named (a user's)
+    names = search.objectives if multi else (ACCURACY,)
     tune.report({EPOCH: search.epochs, FINAL: True, DUPLICATE: duplicate,
-                 **dict(zip(search.objectives, values, strict=True))})  # fmt: skip
+                 **dict(zip(names, values, strict=True))})  # fmt: skip

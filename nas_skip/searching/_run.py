@@ -71,7 +71,7 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
     assert config.epochs is not None  # SearchConfig resolves it
     # refused here, before the study is touched, rather than in every worker
     make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir,
-                   config.train_error)  # fmt: skip
+                   config.train_error, config.objective_fn, len(config.directions))  # fmt: skip
     try:
         handle = open_study(config, space.name, space.dataset, config.space)
         stale = fail_stale_trials(handle.study)

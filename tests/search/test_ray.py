@@ -370,3 +370,51 @@ def test_arrays_from_the_python_api_reach_ray_workers(tmp_path: Path, ray_local:
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) >= 3 and all(t.user_attrs["ray_worker"] for t in done)
     assert study.user_attrs["dataset"].endswith(".npz")  # the arrays, stored once by content
+
+
+def test_a_script_s_objective_runs_on_ray_and_its_failures_say_why(tmp_path: Path) -> None:
+    """A function defined in the user's script (``__main__``) reaches Ray's workers by
+    value; the trials it fails store its one-line reason, not a pointer to error.txt."""
+    space = write_space(tmp_path)
+    script = textwrap.dedent(f"""
+        import nas_skip, optuna
+        def score(model, data, hparams, report):
+            if sum(p.numel() for p in model.parameters()) > 1200:
+                raise ValueError("too big for me\\nsecond line")
+            report(1, 0.5)
+            return float(len(data.x_val))
+        study = nas_skip.search({str(space)!r}, {DATASET!r}, trials=3, backend="ray",
+                                workers=2, objective=score, seed=0, sampler="random",
+                                storage="sqlite:///{tmp_path / "s.db"}", progress=False,
+                                artifacts={str(tmp_path / "a")!r})
+        for t in study.trials:
+            print(t.state.name, t.values, t.user_attrs.get("fail_reason"))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    complete = [line for line in lines if line.startswith("COMPLETE")]
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert len(complete) >= 3 and all(line.startswith("COMPLETE [") for line in complete)
+    assert failed and all(line.endswith("ValueError: too big for me") for line in failed), lines
+
+
+def _validation_rows(model: Any, data: Any, hparams: dict[str, Any], report: Any) -> float:
+    """A module-level objective (of a module Ray's workers cannot import: tests/)."""
+    return float(len(data.x_val))
+
+
+def test_a_module_s_objective_reaches_ray_workers_by_value(
+    tmp_path: Path, ray_local: None
+) -> None:
+    import nas_skip
+
+    study = nas_skip.search(write_space(tmp_path), DATASET, trials=2, epochs=1, backend="ray",
+                            workers=2, objective=_validation_rows, seed=0, progress=False,
+                            storage=f"sqlite:///{tmp_path / 's.db'}",
+                            artifacts=str(tmp_path / "a"))  # fmt: skip
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) >= 2 and len({t.values[0] for t in done}) == 1 and done[0].values[0] > 0
+    assert all(t.user_attrs["ray_worker"] for t in done)
