@@ -84,6 +84,11 @@ def test_a_user_objective_trains_scores_and_keeps_its_model(
     with torch.no_grad():
         accuracy = (model(xv).argmax(1) == yv).float().mean().item()
     assert accuracy == pytest.approx(best.values[0], abs=1e-6) and accuracy > 0.6
+    from nas_skip.searching._export import export_metrics
+
+    metrics = export_metrics(study, best, retrained=False)  # metrics.json of an export
+    assert metrics["metric"] == f"{__name__}.fit_adam"
+    assert metrics["values"] == {"objective": best.values[0]}
     with pytest.raises(nas_skip.NasSkipError, match="scored by the objective"):
         _search(tmp_path, data, objective=val_loss, directions=["minimize"], study="obj")
 

@@ -171,6 +171,28 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
+#: datasets handed to this process already loaded, by the name a search records (a Ray
+#: worker gets the search's dataset from Ray's object store: see :func:`provide`)
+_PROVIDED: dict[str, DatasetInfo] = {}
+
+
+def provide(name: str, data: Dataset) -> None:
+    """Make ``name`` answer with ``data`` in this process: a Ray worker is handed the
+    search's dataset through Ray's object store (put once by the driver), instead of
+    reading files that its machine may not have."""
+    sizes = (len(data.x_train), len(data.x_val), len(data.x_test))
+    _PROVIDED[name] = DatasetInfo(
+        name,
+        f"{data.name}, as loaded by the search's driver",
+        (data.domain,),
+        {data.domain: tuple(data.input_shape)},
+        data.num_classes,
+        sizes,
+        False,
+        lambda domain, data_dir, cache_dir: data,
+    )
+
+
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry of ``name`` ("Fashion-MNIST" is read as "fashion_mnist"), or the
     description of a file dataset (a path, see :func:`dataset_name`), read once per path
@@ -180,7 +202,7 @@ def dataset_info(name: str) -> DatasetInfo:
         DatasetError: unknown name (the message lists the datasets), or a bad file (naming
             the file and the problem).
     """
-    info = DATASETS.get(name.strip().lower().replace("-", "_"))
+    info = _PROVIDED.get(name) or DATASETS.get(name.strip().lower().replace("-", "_"))
     if info is not None:
         return info
     if looks_like_file(name):

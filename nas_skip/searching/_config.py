@@ -109,6 +109,8 @@ class SearchConfig:
     objective_fn: Any = field(default=None, compare=False, repr=False)
     objective_name: str | None = None
     directions_: tuple[str, ...] = ("maximize",)
+    # ray: the search's dataset, put in Ray's object store once by the driver
+    data_ref: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         def need(ok: bool, flag: str, message: str) -> None:
@@ -247,5 +249,6 @@ class SearchConfig:
         out.pop("extra")
         out.pop("user_ops")
         out.pop("objective_fn")
+        out.pop("data_ref")
         out["objectives"] = list(self.objectives)
         return out

@@ -258,7 +258,7 @@ def export_metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> 
     if kept_weights(trial, removed_weights(study)) is None:
         attrs.pop("weights_artifact", None)  # removed when better trials came
     task = "segmentation" if score_name(study.user_attrs.get("dataset")) == "mIoU" else ""
-    return named_scores({
+    out = named_scores({
         "study": study.study_name,
         "trial": trial.number,
         "values": dict(zip(labels, trial.values, strict=False)),
@@ -269,3 +269,6 @@ def export_metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> 
         "retrained": retrained,
         **attrs,
     }, task)  # fmt: skip
+    if study.user_attrs.get("objective_fn"):  # scored by a user's function, not accuracy
+        out["metric"] = study.user_attrs["objective_fn"]
+    return out

@@ -65,7 +65,25 @@ def run_ray(config: SearchConfig, space: Space, trainable: Trainable | None = No
     """
     shipped = _shipped_config(config)
     with _ray_session(config):
+        shipped = shipped.with_(data_ref=_put_data(config, space))
+        if "after_put" in config.extra:  # tests: the files are not needed from here on
+            config.extra["after_put"]()
         _tune(shipped, space, _scheduler(config), trainable or train_trial)
+
+
+def _put_data(config: SearchConfig, space: Space) -> Any:
+    """The search's dataset, loaded here and put in Ray's object store once: every trial
+    of every worker reads it from there (zero-copy on the driver's node), and workers on
+    other machines need neither the files nor the data folder. None for an evaluator that
+    reads no data (the tables)."""
+    import ray
+
+    from nas_skip.data import load_dataset
+    from nas_skip.evaluators import EVALUATORS
+
+    if EVALUATORS[config.evaluator].dataset is not None:
+        return None
+    return ray.put(load_dataset(space.dataset, space.domain, config.data_dir))
 
 
 def _shipped_config(config: SearchConfig) -> SearchConfig:
@@ -270,6 +288,12 @@ def _worker(config: SearchConfig) -> Worker:
         from nas_skip._user_ops import ensure_registered
 
         ensure_registered(config.user_ops)  # the user's ops, imported from their modules
+        if config.data_ref is not None and config.dataset is not None:
+            import ray
+
+            from nas_skip.data._registry import provide
+
+            provide(config.dataset, ray.get(config.data_ref))  # once per worker process
         space = load_space(config.space, config.dataset, config.train)
         url = config.storage_url()
         # a random sampler: a Trial made here never samples, and TPE's relative sampling on

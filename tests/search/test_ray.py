@@ -418,3 +418,25 @@ def test_a_module_s_objective_reaches_ray_workers_by_value(
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) >= 2 and len({t.values[0] for t in done}) == 1 and done[0].values[0] > 0
     assert all(t.user_attrs["ray_worker"] for t in done)
+
+
+def test_the_data_reach_ray_workers_through_the_object_store_once(
+    tmp_path: Path, ray_local: None
+) -> None:
+    """The driver loads the dataset and puts it in Ray's object store: the workers read
+    no file (here the file is gone before the first trial starts)."""
+    import numpy as np
+
+    import nas_skip
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    x = (np.eye(3, 5)[y] * 4 + rng.normal(size=(120, 5))).astype(np.float32)
+    path = nas_skip.Dataset.from_arrays(x, y, name="gone").save(tmp_path)
+    result = search(SearchConfig(space=str(write_space(tmp_path)), dataset=str(path),
+                                 backend="ray", workers=2, trials=3, epochs=1, seed=0,
+                                 storage=f"sqlite:///{tmp_path / 's.db'}",
+                                 artifacts=str(tmp_path / "a"),
+                                 extra={"after_put": path.unlink}), progress=False)  # fmt: skip
+    assert not path.exists()
+    assert result.finished >= 3 and result.failed == 0
