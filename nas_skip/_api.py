@@ -258,8 +258,8 @@ def load_model(study: optuna.Study, trial: FrozenTrial | int | None = None, *,
     from nas_skip.searching._artifacts import ArtifactFolders
     from nas_skip.searching._config import SearchError
     from nas_skip.searching._export import (
-        _kept_state,
         choose_trial,
+        kept_state,
         refuse_malformed,
         trial_genotype,
     )
@@ -268,7 +268,7 @@ def load_model(study: optuna.Study, trial: FrozenTrial | int | None = None, *,
     chosen = choose_trial(study, number)
     refuse_malformed(study, chosen)
     genotype = trial_genotype(chosen)
-    state = _kept_state(ArtifactFolders(artifacts), study, chosen, genotype)
+    state = kept_state(ArtifactFolders(artifacts), study, chosen, genotype)
     if state is None:
         raise SearchError(f"trial {chosen.number}: its weights were not kept (the search "
                           "keeps the best keep= trials'); nas-skip export --retrain-epochs "

@@ -12,11 +12,16 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from hypothesis import strategies as st
 
+import nas_skip
 from nas_skip import Genotype, GenotypeError, NasSkipError
+
+if TYPE_CHECKING:
+    import optuna
 
 T = TypeVar("T")
 
@@ -75,6 +80,26 @@ skeleton: {depth: {low: 1, high: 2}, width: [8, 16], ops: [linear_relu], hop_win
            kinds: [none, add]}
 train: {lr: 0.05, batch_size: 256}
 """
+
+
+def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs in 6 dimensions: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.eye(3, 6) * 4.0
+    return (centres[y] + rng.normal(size=(n, 6))).astype(np.float32), y
+
+
+def search_arrays(tmp_path: Path, dataset: Any, **kw: Any) -> optuna.Study:
+    """``nas_skip.search`` of :data:`CLI_SPACE` on ``dataset`` as a script calls it: 3 trials,
+    seed 0, no progress bar, storage and artifacts under ``tmp_path``; ``kw`` adds or overrides
+    options."""
+    space = tmp_path / "cli.yaml"
+    space.write_text(CLI_SPACE)
+    options: dict[str, Any] = {"trials": 3, "seed": 0, "progress": False,
+                               "storage": f"sqlite:///{tmp_path / 's.db'}",
+                               "artifacts": str(tmp_path / "artifacts")}  # fmt: skip
+    return nas_skip.search(space, dataset, **{**options, **kw})
 
 
 def chain(

@@ -4,46 +4,21 @@ network, from a script or notebook, on both backends."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import optuna
 import pytest
 import torch
-from helpers import CLI_SPACE
+from helpers import blobs, search_arrays
 
 import nas_skip
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Three Gaussian blobs in 6 dimensions: learnable in one epoch."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    centres = np.eye(3, 6) * 4.0
-    return (centres[y] + rng.normal(size=(n, 6))).astype(np.float32), y
-
-
-@pytest.fixture
-def data() -> nas_skip.Dataset:
-    (x, y), (xv, yv) = blobs(240, 0), blobs(60, 1)
-    return nas_skip.Dataset.from_arrays(x, y, x_val=xv, y_val=yv, name="blobs")
-
-
-def _search(tmp_path: Path, dataset: Any, **kw: Any) -> optuna.Study:
-    space = tmp_path / "cli.yaml"
-    space.write_text(CLI_SPACE)
-    options: dict[str, Any] = {"trials": 3, "epochs": 2, "seed": 0, "progress": False,
-                               "storage": f"sqlite:///{tmp_path / 's.db'}",
-                               "artifacts": str(tmp_path / "artifacts")}  # fmt: skip
-    return nas_skip.search(space, dataset, **{**options, **kw})
-
-
 def test_search_arrays_then_load_the_best_trained_network(
     tmp_path: Path, data: nas_skip.Dataset
 ) -> None:
-    study = _search(tmp_path, data, keep=3, epochs=6)
+    study = search_arrays(tmp_path, data, keep=3, epochs=6)
     assert isinstance(study, optuna.Study) and study.study_name.startswith("cli-blobs-")
     best = nas_skip.best(study)
     model = nas_skip.load_model(study, best, artifacts=tmp_path / "artifacts")
@@ -61,11 +36,12 @@ def test_search_arrays_then_load_the_best_trained_network(
 def test_the_same_arrays_continue_the_study_with_worker_processes(
     tmp_path: Path, data: nas_skip.Dataset
 ) -> None:
-    _search(tmp_path, data)
+    search_arrays(tmp_path, data, epochs=2)
     same = nas_skip.Dataset.from_arrays(*(data.arrays[k] for k in ("x_train", "y_train")),
                                         x_val=data.arrays["x_val"], y_val=data.arrays["y_val"],
                                         name="blobs")  # fmt: skip
-    study = _search(tmp_path, same, trials=6, workers=2)  # spawned workers load it by name
+    # spawned workers load it by name
+    study = search_arrays(tmp_path, same, trials=6, epochs=2, workers=2)
     finished = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(finished) >= 6 and len(optuna.get_all_study_names(study._storage)) == 1
     assert len({t.user_attrs["worker"] for t in study.trials[3:]}) == 2
@@ -89,9 +65,9 @@ def test_bad_calls_are_one_line_errors(tmp_path: Path, data: nas_skip.Dataset) -
     with pytest.raises(nas_skip.NasSkipError, match="Dataset name"):
         nas_skip.Dataset.from_arrays(x, y, name="../etc")
     with pytest.raises(nas_skip.NasSkipError, match="unknown option 'trails'"):
-        _search(tmp_path, data, trails=3)
+        search_arrays(tmp_path, data, epochs=2, trails=3)
     with pytest.raises(nas_skip.NasSkipError, match="--seed"):
-        _search(tmp_path, data, seed=-1)
+        search_arrays(tmp_path, data, epochs=2, seed=-1)
     study = optuna.create_study()
     with pytest.raises(nas_skip.NasSkipError, match="no complete trial"):
         nas_skip.best(study)

@@ -12,8 +12,7 @@ import optuna
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
-from helpers import CLI_SPACE
-from test_api import blobs
+from helpers import CLI_SPACE, search_arrays
 
 import nas_skip
 
@@ -53,25 +52,10 @@ def wrong_type(model: torch.nn.Module, data: Any, hparams: dict[str, Any], repor
     return "high"
 
 
-@pytest.fixture
-def data() -> nas_skip.Dataset:
-    (x, y), (xv, yv) = blobs(240, 0), blobs(60, 1)
-    return nas_skip.Dataset.from_arrays(x, y, x_val=xv, y_val=yv, name="blobs")
-
-
-def _search(tmp_path: Path, data: Any, **kw: Any) -> optuna.Study:
-    space = tmp_path / "cli.yaml"
-    space.write_text(CLI_SPACE)
-    options: dict[str, Any] = {"trials": 3, "seed": 0, "progress": False,
-                               "storage": f"sqlite:///{tmp_path / 's.db'}",
-                               "artifacts": str(tmp_path / "artifacts")}  # fmt: skip
-    return nas_skip.search(space, data, **{**options, **kw})
-
-
 def test_a_user_objective_trains_scores_and_keeps_its_model(
     tmp_path: Path, data: nas_skip.Dataset
 ) -> None:
-    study = _search(tmp_path, data, objective=fit_adam, keep=2, study="obj")
+    study = search_arrays(tmp_path, data, objective=fit_adam, keep=2, study="obj")
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE]
     assert study.metric_names == ["objective"]
     assert study.user_attrs["objective_fn"] == f"{__name__}.fit_adam"
@@ -90,11 +74,11 @@ def test_a_user_objective_trains_scores_and_keeps_its_model(
     assert metrics["metric"] == f"{__name__}.fit_adam"
     assert metrics["values"] == {"objective": best.values[0]}
     with pytest.raises(nas_skip.NasSkipError, match="scored by the objective"):
-        _search(tmp_path, data, objective=val_loss, directions=["minimize"], study="obj")
+        search_arrays(tmp_path, data, objective=val_loss, directions=["minimize"], study="obj")
 
 
 def test_minimised_with_worker_processes(tmp_path: Path, data: nas_skip.Dataset) -> None:
-    study = _search(tmp_path, data, objective=val_loss, directions=["minimize"], trials=4,
+    study = search_arrays(tmp_path, data, objective=val_loss, directions=["minimize"], trials=4,
                     workers=2)  # fmt: skip
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE]
     assert study.study_name.startswith("cli-blobs-") and study.study_name.endswith("-val_loss")
@@ -126,13 +110,13 @@ def test_a_failing_objective_stores_its_one_line_reason(
     tmp_path: Path, data: nas_skip.Dataset, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(nas_skip.NasSkipError, match="failed in a row"):
-        _search(tmp_path, data, objective=broken, trials=1, study="broken")
+        search_arrays(tmp_path, data, objective=broken, trials=1, study="broken")
     failed = optuna.load_study(study_name="broken", storage=f"sqlite:///{tmp_path / 's.db'}")
     reasons = {t.user_attrs["fail_reason"] for t in failed.trials}
     assert reasons == {"ValueError: my loss is broken"}
     assert "Traceback" not in capfd.readouterr().err
     with pytest.raises(nas_skip.NasSkipError, match="failed in a row"):
-        _search(tmp_path, data, objective=wrong_type, trials=1, study="wrong")
+        search_arrays(tmp_path, data, objective=wrong_type, trials=1, study="wrong")
     wrong = optuna.load_study(study_name="wrong", storage=f"sqlite:///{tmp_path / 's.db'}")
     assert (
         wrong.trials[0]
@@ -143,10 +127,10 @@ def test_a_failing_objective_stores_its_one_line_reason(
 
 def test_objective_options_are_checked(tmp_path: Path, data: nas_skip.Dataset) -> None:
     with pytest.raises(nas_skip.NasSkipError, match="objective must be a function"):
-        _search(tmp_path, data, objective=3)
+        search_arrays(tmp_path, data, objective=3)
     with pytest.raises(nas_skip.NasSkipError, match="directions= goes with objective="):
-        _search(tmp_path, data, directions=["minimize"])
+        search_arrays(tmp_path, data, directions=["minimize"])
     with pytest.raises(nas_skip.NasSkipError, match="--directions: each must be maximize"):
-        _search(tmp_path, data, objective=val_loss, directions=["down"])
+        search_arrays(tmp_path, data, objective=val_loss, directions=["down"])
     with pytest.raises(nas_skip.NasSkipError, match="objective needs the function"):
-        _search(tmp_path, data, evaluator="objective")
+        search_arrays(tmp_path, data, evaluator="objective")

@@ -1,4 +1,4 @@
-"""Helpers the commands share: reading genotype files, formatting, the show report."""
+"""Helpers the commands share: options, reading genotype files, formatting, the show report."""
 
 from __future__ import annotations
 
@@ -27,6 +27,38 @@ ImageSizeOption = Annotated[
     int | None,
     typer.Option("--image-size", metavar="N", help="An image folder's images, resized [32]."),
 ]
+
+
+# --- a search's study: --study, --storage, --artifacts --------------------------------------
+# Each is declared once here. The commands that word one differently (or put it under a
+# help panel) pass their own help to the factory; the others use the aliases below.
+def study_option(help: str = "Study name.", rich_help_panel: str | None = None) -> Any:
+    """The ``--study NAME`` option, for an ``Annotated`` parameter."""
+    return typer.Option("--study", metavar="NAME", help=help, rich_help_panel=rich_help_panel)
+
+
+def storage_option(
+    help: str = "Optuna storage URL or journal file [runs/nas_skip.db].",
+    rich_help_panel: str | None = None,
+) -> Any:
+    """The ``--storage URL`` option, for an ``Annotated`` parameter."""
+    return typer.Option("--storage", metavar="URL", help=help, rich_help_panel=rich_help_panel)
+
+
+def artifacts_option(
+    help: str = "The search's artifact folder [runs/artifacts].",
+    rich_help_panel: str | None = None,
+) -> Any:
+    """The ``--artifacts DIR`` option, for an ``Annotated`` parameter."""
+    return typer.Option("--artifacts", metavar="DIR", help=help, rich_help_panel=rich_help_panel)
+
+
+#: the study a command reads (required)
+StudyOption = Annotated[str, study_option()]
+#: the study's Optuna storage
+StorageOption = Annotated[str | None, storage_option()]
+#: the search's artifact folder
+ArtifactsOption = Annotated[Path | None, artifacts_option()]
 
 
 def _load_genotype(path: Path) -> Genotype:

@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console, _load_genotype, _print_genotype
+from nas_skip.cli._common import (
+    _console,
+    _load_genotype,
+    _print_genotype,
+    artifacts_option,
+    storage_option,
+    study_option,
+)
 from nas_skip.genotype import costs
 
 
@@ -48,21 +55,11 @@ def export(
     ] = None,
     study: Annotated[
         str | None,
-        typer.Option(
-            "--study",
-            metavar="NAME",
-            help="A search study: export its best trial.",
-            rich_help_panel="Source",
-        ),
+        study_option("A search study: export its best trial.", rich_help_panel="Source"),
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(
-            "--storage",
-            metavar="URL",
-            help="The study's storage [runs/nas_skip.db].",
-            rich_help_panel="Source",
-        ),
+        storage_option("The study's storage [runs/nas_skip.db].", rich_help_panel="Source"),
     ] = None,
     trial: Annotated[
         int | None,
@@ -79,15 +76,7 @@ def export(
             "--retrain-epochs", metavar="N", help="Retrain when the trial's weights were not kept."
         ),
     ] = None,
-    artifacts: Annotated[
-        Path | None,
-        typer.Option(
-            "--artifacts",
-            metavar="DIR",
-            help="The search's artifact folder [runs/artifacts].",
-            rich_help_panel="Source",
-        ),
-    ] = None,
+    artifacts: Annotated[Path | None, artifacts_option(rich_help_panel="Source")] = None,
     class_name: Annotated[
         str, typer.Option("--class-name", metavar="NAME", help="Name of the nn.Module class.")
     ] = "Net",

@@ -8,29 +8,18 @@ from typing import Annotated
 import typer
 
 from nas_skip.cli._app import app
+from nas_skip.cli._common import ArtifactsOption, StorageOption, StudyOption
 from nas_skip.errors import printable
 
 
 @app.command()
 def report(
-    study: Annotated[str, typer.Option("--study", metavar="NAME", help="Study name.")],
+    study: StudyOption,
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Folder to write the report into.")
     ],
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            metavar="URL",
-            help="Optuna storage URL or journal file [runs/nas_skip.db].",
-        ),
-    ] = None,
-    artifacts: Annotated[
-        Path | None,
-        typer.Option(
-            "--artifacts", metavar="DIR", help="The search's artifact folder [runs/artifacts]."
-        ),
-    ] = None,
+    storage: StorageOption = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Write trials.csv, trials.parquet and report.html (one file, opens offline)."""
     from nas_skip.dashboard import default_storage

@@ -9,20 +9,13 @@ import typer
 from rich.table import Table
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import _console
+from nas_skip.cli._common import StorageOption, StudyOption, _console
 
 
 @app.command()
 def retrain(
-    study: Annotated[str, typer.Option("--study", metavar="NAME", help="Study name.")],
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            metavar="URL",
-            help="Optuna storage URL or journal file [runs/nas_skip.db].",
-        ),
-    ] = None,
+    study: StudyOption,
+    storage: StorageOption = None,
     trial: Annotated[
         int | None, typer.Option("--trial", metavar="N", help="Retrain this trial, not the best.")
     ] = None,

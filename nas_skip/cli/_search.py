@@ -8,11 +8,21 @@ from typing import Annotated
 import typer
 
 from nas_skip.cli._app import app
-from nas_skip.cli._common import ImageSizeOption, TargetOption, _console, train_settings
-from nas_skip.errors import NasSkipError
+from nas_skip.cli._common import (
+    ImageSizeOption,
+    StorageOption,
+    TargetOption,
+    _console,
+    artifacts_option,
+    storage_option,
+    study_option,
+    train_settings,
+)
+from nas_skip.errors import NasSkipError, brief
 
 _RAY = "Ray backend"
 _TRAIN = "Training (fixes the space's train: entry for every trial)"
+_ONESHOT = "One-shot (--strategy oneshot)"
 
 
 @app.command()
@@ -48,17 +58,8 @@ def search(
     backend: Annotated[
         str, typer.Option("--backend", metavar="NAME", help="local or ray.")
     ] = "local",
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            metavar="URL",
-            help="Optuna storage URL or journal file [runs/nas_skip.db].",
-        ),
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", metavar="NAME", help="Study name [SPACE-DATASET].")
-    ] = None,
+    storage: StorageOption = None,
+    study: Annotated[str | None, study_option("Study name [SPACE-DATASET].")] = None,
     sampler: Annotated[
         str | None,
         typer.Option(
@@ -84,10 +85,7 @@ def search(
     keep: Annotated[
         int, typer.Option("--keep", metavar="K", help="Keep the weights of the best K.")
     ] = 3,
-    artifacts: Annotated[
-        str | None,
-        typer.Option("--artifacts", metavar="DIR", help="Artifact folder [runs/artifacts]."),
-    ] = None,
+    artifacts: Annotated[str | None, artifacts_option("Artifact folder [runs/artifacts].")] = None,
     data_dir: Annotated[
         str | None,
         typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
@@ -151,6 +149,61 @@ def search(
             rich_help_panel=_RAY,
         ),
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            metavar="NAME",
+            help="trials (train each sampled network) or oneshot (one supernet, then the "
+            "network it derives, trained as a trial).",
+        ),
+    ] = "trials",
+    relaxation: Annotated[
+        str,
+        typer.Option(
+            "--relaxation",
+            metavar="NAME",
+            rich_help_panel=_ONESHOT,
+            help="softmax (DARTS) or sigmoid (Fair DARTS gates).",
+        ),
+    ] = "softmax",
+    max_skips: Annotated[
+        int | None,
+        typer.Option(
+            "--max-skips",
+            metavar="K",
+            rich_help_panel=_ONESHOT,
+            help="Keep at most the K strongest skips (P-DARTS).",
+        ),
+    ] = None,
+    supernet_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--supernet-epochs",
+            metavar="N",
+            rich_help_panel=_ONESHOT,
+            help="Supernet epochs [--epochs].",
+        ),
+    ] = None,
+    arch_lr: Annotated[
+        float,
+        typer.Option(
+            "--arch-lr",
+            metavar="FLOAT",
+            rich_help_panel=_ONESHOT,
+            help="Adam's learning rate on the architecture weights.",
+        ),
+    ] = 3e-3,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fix",
+            metavar="NAME=VALUE",
+            rich_help_panel=_ONESHOT,
+            help="Fix a choice (depth=16); repeatable. Others not relaxed take "
+            "the largest structure and mid-range training values.",
+        ),
+    ] = None,
     log_file: Annotated[
         Path | None,
         typer.Option(
@@ -201,6 +254,12 @@ def search(
             warmup_epochs=warmup_epochs,
         ),  # fmt: skip
         train_error=train_error,
+        strategy=strategy,
+        relaxation=relaxation,
+        max_skips=max_skips,
+        supernet_epochs=supernet_epochs,
+        arch_lr=arch_lr,
+        fix=_fixed(fix or []),
     )
     console = _console()
     if config.dataset is not None and Path(config.dataset).is_absolute():  # a file dataset
@@ -227,32 +286,37 @@ def search(
     if config.evaluator == "train":
         console.print(f"  nas-skip retrain{store} --study {result.study_name} --seeds 3",
                       soft_wrap=True)  # fmt: skip
+    if config.strategy == "oneshot":
+        console.print(f"  nas-skip report{store} --study {result.study_name} --out "
+                      f"{Path('runs') / 'report'}", soft_wrap=True)  # fmt: skip
     if result.interrupted:
         raise typer.Exit(130)
+
+
+def _fixed(items: list[str]) -> dict[str, str]:
+    """``--fix NAME=VALUE`` flags as a mapping (values are read by the choice's type)."""
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise NasSkipError(f"--fix: expected NAME=VALUE (depth=16), got {brief(item)}")
+        out[name.strip()] = value.strip()
+    return out
 
 
 @app.command()
 def dashboard(
     storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage", metavar="URL", help="Optuna storage URL [the search's runs/nas_skip.db]."
-        ),
+        str | None, storage_option("Optuna storage URL [the search's runs/nas_skip.db].")
     ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", metavar="NAME", help="Print this study's URL.")
-    ] = None,
+    study: Annotated[str | None, study_option("Print this study's URL.")] = None,
     host: Annotated[
         str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8080,
     artifacts: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--artifacts",
-            metavar="DIR",
-            help="Artifact folder to serve, repeatable [runs/artifacts].",
-        ),
+        artifacts_option("Artifact folder to serve, repeatable [runs/artifacts]."),
     ] = None,
 ) -> None:
     """Watch searches in optuna-dashboard (with the trials' artifacts); Ctrl-C stops it."""

@@ -11,6 +11,9 @@ from nas_skip.errors import NasSkipError, brief
 from nas_skip.evaluators import DEFAULT_EVALUATOR, EVALUATORS, EvaluatorSpec
 
 BACKENDS = ("local", "ray")
+#: "trials": sample and train each network; "oneshot": one supernet, then its network
+STRATEGIES = ("trials", "oneshot")
+RELAXATIONS = ("softmax", "sigmoid")
 SAMPLERS = ("local-search", "tpe", "random", "nsga2", "evolution")
 #: objective name -> optimisation direction; "accuracy" is validation accuracy (mIoU for
 #: segmentation) and always comes first.
@@ -111,6 +114,14 @@ class SearchConfig:
     directions_: tuple[str, ...] = ("maximize",)
     # ray: the search's dataset, put in Ray's object store once by the driver
     data_ref: Any = field(default=None, compare=False, repr=False)
+    strategy: str = "trials"  # "trials" or "oneshot" (a supernet, then its network)
+    relaxation: str = "softmax"  # oneshot: "softmax" (DARTS) or "sigmoid" (Fair DARTS)
+    max_skips: int | None = None  # oneshot: the most skips the derived network keeps
+    supernet_epochs: int | None = None  # oneshot: the supernet's epochs; None: epochs
+    arch_lr: float = 3e-3  # oneshot: Adam's learning rate on the architecture weights
+    # oneshot: values of choices by parameter name ({"depth": 16}); the others that are
+    # not relaxed take the largest structure and the middle of a training range
+    fix: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         def need(ok: bool, flag: str, message: str) -> None:
@@ -180,6 +191,17 @@ class SearchConfig:
                  f"is not a training setting (settings: {', '.join(TRAIN_FLAGS)})")  # fmt: skip
             problem = _train_problem(key, value)
             need(not problem, key.replace("_", "-"), problem)
+        need(self.strategy in STRATEGIES, "strategy", f"must be one of {', '.join(STRATEGIES)}")
+        need(self.relaxation in RELAXATIONS, "relaxation",
+             f"must be one of {', '.join(RELAXATIONS)}")  # fmt: skip
+        need(self.max_skips is None or self.max_skips >= 0, "max-skips", "must be 0 or more")
+        need(self.supernet_epochs is None or self.supernet_epochs >= 1, "supernet-epochs",
+             f"must be at least 1, got {self.supernet_epochs}")  # fmt: skip
+        need(0 < self.arch_lr <= 1, "arch-lr", f"must be in (0, 1], got {brief(self.arch_lr)}")
+        if self.strategy == "oneshot":
+            need(spec.dataset is None, "strategy",
+                 f"oneshot trains a supernet on the search's data; --evaluator {spec.name} "
+                 "looks results up in a table and has none to train it on")  # fmt: skip
         if self.study is not None:
             need(bool(re.fullmatch(r"[\w.\-]{1,100}", self.study)), "study",
                  "letters, digits, '.', '-' and '_' only")  # fmt: skip

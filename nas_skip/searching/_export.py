@@ -101,10 +101,11 @@ def _weights_source(study: optuna.Study, trial: FrozenTrial) -> FrozenTrial:
     return trials[original] if original is not None else trial
 
 
-def _kept_state(store: ArtifactFolders, study: optuna.Study, trial: FrozenTrial,
-                genotype: Genotype) -> dict[str, Any] | None:  # fmt: skip
+def kept_state(store: ArtifactFolders, study: optuna.Study, trial: FrozenTrial,
+               genotype: Genotype) -> dict[str, Any] | None:  # fmt: skip
     """The trial's kept weights, read from the user's artifact folders and checked to fit
-    its network; None when the search did not keep them.
+    its network; None when the search did not keep them. Both ``nas-skip export`` and
+    :func:`nas_skip.load_model` load a trial's weights through it.
 
     Raises:
         SearchError: they were kept, but no folder holds them (the message names the
@@ -182,7 +183,7 @@ def export_trial(storage_url: str, study_name: str, out_dir: Path, number: int |
     retrained = False
     state: dict[str, Any] | None = None
     try:
-        state = _kept_state(ArtifactFolders(artifacts), study, trial, genotype)
+        state = kept_state(ArtifactFolders(artifacts), study, trial, genotype)
     except SearchError:
         if not retrain_epochs:
             raise  # kept, but missing or unreadable: retraining is the user's call

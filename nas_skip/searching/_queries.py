@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage, _CachedStorage
+from optuna.storages._cached_storage import _StudyInfo
 from optuna.trial import FrozenTrial, TrialState
 
 #: the user attribute that says which finished trial a trial's network equals
@@ -106,7 +107,13 @@ class CachedStorage(_CachedStorage):
         self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         if study_id not in self._filled and states is not None and _LIVE.issuperset(states):
-            return self._backend.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+            trials = self._backend.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+            with self._lock:  # known to the cache, as Optuna's full read would make them:
+                if study_id not in self._studies:  # study.ask() pops a WAITING one (an
+                    self._studies[study_id] = _StudyInfo()  # enqueued trial) by its id
+                self._add_trials_to_cache(study_id, trials)
+                self._studies[study_id].unfinished_trial_ids.update(t._trial_id for t in trials)
+            return trials
         self._filled.add(study_id)
         return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
 

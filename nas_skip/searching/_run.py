@@ -82,6 +82,15 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
         raise SearchError(f"--storage {config.storage_url()}: cannot write ({what})") from None
     maximize = config.directions[0] == "maximize"
     interrupted = False
+    if config.strategy == "oneshot":  # a supernet, then its network as the next trial
+        from nas_skip.searching._oneshot import run_oneshot
+
+        try:
+            run_oneshot(config, space, handle, console, progress)
+        except KeyboardInterrupt:
+            raise SearchError("--strategy oneshot: interrupted; nothing was queued") from None
+        queued = StudyQueries(handle.study).counts()  # this run's network, and any a killed
+        config = config.with_(trials=queued["finished"] + queued["WAITING"])  # run queued
     with StudyWatcher(handle.storage_url, handle.study.study_name, config.trials, maximize,
                       console, enabled=progress, log_file=log_file) as watcher:  # fmt: skip
         try:

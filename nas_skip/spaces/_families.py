@@ -149,7 +149,9 @@ class Picker:
         return self.trial.suggest_float(name, dim.low, dim.high, log=dim.log)
 
     def choice(self, name: str, values: tuple[str, ...]) -> str:
-        return str(self(name, Choice(values)))
+        value = self(name, Choice(values))
+        # a str as it is: a one-shot relaxation answers with a marked str subclass
+        return value if isinstance(value, str) else str(value)
 
 
 @dataclass

@@ -3,6 +3,7 @@ subprocess: what the search says it inferred, and one-line errors for bad files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +44,48 @@ def test_datasets_lists_the_registry_and_the_file_forms(tmp_path: Path) -> None:
         assert word in done.stdout, word
 
 
-def test_search_an_npz(tmp_path: Path, spaces: tuple[Path, Path]) -> None:
+def write_npz(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "vec.npz", x_train=rng.normal(size=(200, 64)).astype(np.float32),
              y_train=np.arange(200) % 4)  # fmt: skip
-    rc, out, err = search(tmp_path, spaces[0], "--dataset", "vec.npz")
+
+
+def write_image_folder(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        folder = tmp_path / "pics" / "train" / label
+        folder.mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels, "RGB").save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize(
+    ("write", "space", "args", "inferred", "study"),
+    [
+        (write_npz, 0, ("--dataset", "vec.npz"),
+         "dataset {tmp}/vec.npz: domain vector, input (64,), 4 classes, 160/20/20 "
+         "train/val/test; val and test carved from train (10% each, seed 0)", "cli-vec"),
+        (write_image_folder, 1, ("--dataset", "pics", "--image-size", "8"),
+         "dataset {tmp}/pics#size=8: domain image, input (3, 8, 8), 2 classes, "
+         "8/2/2 train/val/test; val and test carved from train (10% each, seed 0)", "cnn-pics"),
+    ],
+    ids=["npz", "image-folder"],
+)  # fmt: skip
+def test_search_a_dataset_file(
+    tmp_path: Path,
+    spaces: tuple[Path, Path],
+    write: Callable[[Path], None],
+    space: int,
+    args: tuple[str, ...],
+    inferred: str,
+    study: str,
+) -> None:
+    write(tmp_path)
+    rc, out, err = search(tmp_path, spaces[space], *args)
     assert rc == 0, err
-    assert (
-        f"dataset {tmp_path / 'vec.npz'}: domain vector, input (64,), 4 classes, 160/20/20 "
-        "train/val/test; val and test carved from train (10% each, seed 0)"
-    ) in out
-    assert "2 finished" in out and "study 'cli-vec'" in out
+    assert inferred.format(tmp=tmp_path) in out
+    assert "2 finished" in out and f"study '{study}'" in out
 
 
 def test_search_a_csv_then_a_rerun_without_its_target_is_refused(
@@ -76,45 +108,40 @@ def test_search_a_csv_then_a_rerun_without_its_target_is_refused(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_search_an_image_folder(tmp_path: Path, spaces: tuple[Path, Path]) -> None:
-    rng = np.random.default_rng(0)
-    for label in ("cat", "dog"):
-        folder = tmp_path / "pics" / "train" / label
-        folder.mkdir(parents=True)
-        for i in range(6):
-            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-            Image.fromarray(pixels, "RGB").save(folder / f"{i}.png")
-    rc, out, err = search(tmp_path, spaces[1], "--dataset", "pics", "--image-size", "8")
-    assert rc == 0, err
-    assert (
-        f"dataset {tmp_path / 'pics'}#size=8: domain image, input (3, 8, 8), 2 classes, "
-        "8/2/2 train/val/test; val and test carved from train (10% each, seed 0)"
-    ) in out
-    assert "2 finished" in out and "study 'cnn-pics'" in out
-
-
-def test_bad_files_and_a_domain_mismatch_are_one_line(
-    tmp_path: Path, spaces: tuple[Path, Path]
-) -> None:
+@pytest.fixture
+def bad_files(tmp_path: Path) -> Path:
+    """Dataset files that a search refuses, and a vector .npz for the CNN space."""
     np.savez(tmp_path / "nolabels.npz", x_train=np.zeros((8, 3)))
     (tmp_path / "nan.csv").write_text("a,y\n1,0\n,1\n2,0\n3,1\n")
     np.savez(tmp_path / "vec.npz", x_train=np.zeros((40, 3)), y_train=np.arange(40) % 2)
     (tmp_path / "pics" / "train" / "cat").mkdir(parents=True)
     (tmp_path / "pics" / "train" / "dog").mkdir(parents=True)
-    for args, words in [
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
         (("--dataset", "nolabels.npz"), "nolabels.npz: no array 'y_train'"),
         (("--dataset", "nan.csv"), "nan.csv: column 'a' has empty, NaN or infinite cells"),
         (("--dataset", "pics"), "pics/train/cat: an empty class folder"),
         (("--dataset", "gone.csv"), "gone.csv not found"),
         (("--dataset", "vec.npz", "--target", "y"), "applies to .csv / .parquet tables"),
         (("--target", "y"), "--target and --image-size need --dataset"),
-    ]:
-        rc, out, err = search(tmp_path, spaces[0], *args)
-        assert rc == 2 and err.startswith("error: ") and words in err, (args, err)
-        assert len(err.strip().splitlines()) == 1, err
-    rc, out, err = search(tmp_path, spaces[1], "--dataset", "vec.npz")
+    ],
+)
+def test_bad_files_are_one_line(
+    bad_files: Path, spaces: tuple[Path, Path], args: tuple[str, ...], words: str
+) -> None:
+    rc, out, err = search(bad_files, spaces[0], *args)
+    assert rc == 2 and err.startswith("error: ") and words in err, (args, err)
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_domain_mismatch_is_one_line(bad_files: Path, spaces: tuple[Path, Path]) -> None:
+    rc, out, err = search(bad_files, spaces[1], "--dataset", "vec.npz")
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
-    vec = tmp_path / "vec.npz"
+    vec = bad_files / "vec.npz"
     assert f"dataset '{vec}' offers vector data but space 'cnn' needs image" in err
 
 

@@ -58,6 +58,12 @@ def test_search_then_export_the_best(tmp_path: Path, space: Path) -> None:
         (("--trials", "0"), "--trials: must be at least 1"),
         (("--storage", "postgresql://x@127.0.0.1:1/y"), "--storage postgresql://x@127.0.0.1:1/y"),
         (("--dataset", "shapes"), "dataset 'shapes' offers image data but space 'cli' needs"),
+        (("--strategy", "darts"), "--strategy: must be one of trials, oneshot"),
+        (("--strategy", "oneshot", "--fix", "depth"), "--fix: expected NAME=VALUE (depth=16)"),
+        (("--strategy", "oneshot", "--fix", "nope=1"), "--fix 'nope': space 'cli' has no such"),
+        (("--strategy", "oneshot", "--fix", "width=9"), "--fix width: '9' is not one of 8, 16"),
+        (("--strategy", "oneshot", "--arch-lr", "0"), "--arch-lr: must be in (0, 1]"),
+        (("--strategy", "oneshot", "--supernet-epochs", "0"), "--supernet-epochs: must be at"),
     ],
 )
 def test_search_errors_are_one_line(tmp_path: Path, space: Path, args: tuple, words: str) -> None:
@@ -65,6 +71,16 @@ def test_search_errors_are_one_line(tmp_path: Path, space: Path, args: tuple, wo
     assert done.returncode == 2, done.stdout
     assert done.stderr.startswith("error: ") and words in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_oneshot_search_from_the_command_line(tmp_path: Path, space: Path) -> None:
+    done = nas_skip_cli("search", "--space", space, "--strategy", "oneshot", "--epochs", "2",
+                        "--fix", "depth=2", "--fix", "width=8", "--relaxation", "sigmoid",
+                        "--max-skips", "1", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "one-shot run 1: supernet 2 epochs" in done.stderr
+    assert "supernet 1 epoch 2/2" in done.stderr  # plain progress lines off a terminal
+    assert "1 finished" in done.stdout and "nas-skip report --study cli-digits" in done.stdout
 
 
 def test_export_errors_are_one_line(tmp_path: Path, space: Path) -> None:
