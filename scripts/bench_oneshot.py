@@ -1,7 +1,9 @@
 """One-shot search against a trial search and random networks (issue 13's measurements).
 
-For each case (``deep_mlp`` restricted to 16-32 layers on MNIST-1D, ``resnet_macro`` on
-shapes) and seed, on temporary SQLite studies:
+For each case and seed, on temporary SQLite studies (``deep_mlp`` restricted to 16-32
+layers on MNIST-1D: 3 seeds of 8-epoch trials, its supernet a 16-layer MLP of width 128;
+``resnet_macro`` on shapes: 2 seeds of 4-epoch trials, its supernet 2 layers per stage at
+width 8; see :data:`CASES`):
 
 - ``nas-skip search --strategy oneshot`` with ``--relaxation softmax`` and ``sigmoid``,
   through the public API: the whole run's wall time (supernet, derivation, the derived
@@ -39,8 +41,24 @@ import yaml
 CASES: dict[str, dict[str, Any]] = {
     # the supernet holds a 16-layer MLP (the range's low end: every layer's three skips
     # are mixed) at width 128; the trial search samples depth 16-32 and every width
-    "deep_mlp": {"space": "deep_mlp", "depth": [16, 32], "fix": {"depth": 16, "width": 128}},
-    "resnet_macro": {"space": "resnet_macro", "fix": {}},
+    "deep_mlp": {
+        "space": "deep_mlp",
+        "depth": [16, 32],
+        "fix": {"depth": 16, "width": 128},
+        "epochs": 8,
+        "seeds": 3,
+        "genotypes": 20,
+    },
+    # the supernet holds 2 layers per stage at width 8 (the largest structure, 4 layers per
+    # stage at width 16, trains an epoch ~13x slower than an average trial on 2 cores)
+    "resnet_macro": {
+        "space": "resnet_macro",
+        "fix": {"depth:s1": 2, "depth:s2": 2, "depth:s3": 2, "width": 8},
+        # a trial of 8 epochs takes about 100 s on one core: 20 trials a seed at 4 epochs
+        "epochs": 4,
+        "seeds": 2,
+        "genotypes": 0,
+    },
 }
 
 
@@ -157,7 +175,7 @@ def run_case(name: str, seed: int, epochs: int, trials: int, genotypes: int) -> 
         space = _space(folder, case)
         storage = f"sqlite:///{folder / 'bench.db'}"
         artifacts = str(folder / "artifacts")
-        out: dict[str, Any] = {"case": name, "seed": seed}
+        out: dict[str, Any] = {"case": name, "seed": seed, "epochs": epochs}
         for relaxation in ("softmax", "sigmoid"):
             out[relaxation] = _oneshot(space, case["fix"], relaxation, seed, epochs, storage,
                                        artifacts)  # fmt: skip
@@ -202,7 +220,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "seconds_per_trial": ("trials", "seconds_per_trial"),
             "oneshot_in_trials": ("oneshot_in_trials",),
         }
-        summary: dict[str, Any] = {"seeds": len(mine)}
+        summary: dict[str, Any] = {"seeds": len(mine), "epochs": mine[0]["epochs"],
+                                   "fixed": CASES[name]["fix"]}  # fmt: skip
         for key, path in figures.items():
             m = _mean(mine, *path)
             summary[key] = m["mean"]
@@ -222,10 +241,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=int, help="per case (default: the case's)")
+    parser.add_argument("--epochs", type=int, help="per trial and supernet (the case's)")
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--genotypes", type=int, default=20, help="for the Kendall tau")
+    parser.add_argument("--genotypes", type=int, help="for the Kendall tau (the case's)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, 4 trials")
     args = parser.parse_args()
@@ -236,12 +255,19 @@ def main() -> None:
         if c not in CASES:
             parser.error(f"--cases: unknown case {c!r} (cases: {', '.join(CASES)})")
     start = time.perf_counter()
-    jobs = [(c, s, args.epochs, args.trials, args.genotypes if s == 0 else 0)
-            for c in cases for s in range(args.seeds)]  # fmt: skip
+    jobs = []
+    for c in cases:
+        case = CASES[c]
+        epochs = args.epochs or case["epochs"]
+        genotypes = case["genotypes"] if args.genotypes is None else args.genotypes
+        for seed in range(args.seeds or case["seeds"]):
+            jobs.append((c, seed, epochs, args.trials, genotypes if seed == 0 else 0))
+    # the longest first, so that the two processes end together
+    jobs.sort(key=lambda j: -(j[2] * (1 + j[4] / 10)))
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
         rows = list(pool.map(run_case, *zip(*jobs, strict=True)))
-    result = {"epochs": args.epochs, "trials": args.trials, **summarise(rows),
+    result = {"trials": args.trials, **summarise(rows),
               "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     print(json.dumps(result))
 

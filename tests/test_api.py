@@ -33,6 +33,20 @@ def test_search_arrays_then_load_the_best_trained_network(
     assert len(saved) == 1  # the arrays, stored once by content
 
 
+def test_a_oneshot_search_of_arrays_gives_a_trained_network(
+    tmp_path: Path, data: nas_skip.Dataset
+) -> None:
+    """``strategy="oneshot"``: the supernet trains on the arrays, its network is the study's
+    one trial, and load_model returns it trained."""
+    study = search_arrays(tmp_path, data, strategy="oneshot", epochs=3,
+                          fix={"depth": 2, "width": 16})  # fmt: skip
+    best = nas_skip.best(study)
+    assert best.user_attrs["oneshot"] == 1 and len(study.trials) == 1
+    assert study.user_attrs["oneshot:1"]["derived"].keys() <= best.params.keys()
+    model = nas_skip.load_model(study, best, artifacts=tmp_path / "artifacts")
+    assert isinstance(model, torch.nn.Module)
+
+
 def test_the_same_arrays_continue_the_study_with_worker_processes(
     tmp_path: Path, data: nas_skip.Dataset
 ) -> None:

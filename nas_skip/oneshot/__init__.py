@@ -10,26 +10,32 @@ genotype = relaxation.genotype_of(run.params)
 ```
 """
 
-from nas_skip.oneshot._relax import MixedChoice, Relaxation, RelaxError, relax
-from nas_skip.oneshot._supernet import MODES, SuperNet
-from nas_skip.oneshot._train import (
-    EpochRecord,
-    OneShotConfig,
-    OneShotRun,
-    inherited_accuracy,
-    train_supernet,
-)
+from __future__ import annotations
 
-__all__ = [
-    "MODES",
-    "EpochRecord",
-    "MixedChoice",
-    "OneShotConfig",
-    "OneShotRun",
-    "RelaxError",
-    "Relaxation",
-    "SuperNet",
-    "inherited_accuracy",
-    "relax",
-    "train_supernet",
-]
+import importlib
+from typing import Any
+
+# what each public name is imported from: the package loads torch only when the supernet
+# or its training is asked for (the report reads the relaxation's constants without it)
+_EXPORTS = {
+    "RELAXATIONS": "_relax",
+    "MixedChoice": "_relax",
+    "RelaxError": "_relax",
+    "Relaxation": "_relax",
+    "relax": "_relax",
+    "SuperNet": "_supernet",
+    "EpochRecord": "_train",
+    "OneShotConfig": "_train",
+    "OneShotRun": "_train",
+    "inherited_accuracy": "_train",
+    "train_supernet": "_train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nas_skip.oneshot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nas_skip.oneshot.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -33,6 +33,8 @@ from nas_skip.spaces._schema import Dimension
 #: the prefixes of the parameters a relaxation mixes: skip kinds and ops
 RELAXED_PREFIXES = ("edge:", "op:", "res:", "skip:")
 NONE = "none"
+#: "softmax" (DARTS: a choice's weights compete) or "sigmoid" (Fair DARTS: independent gates)
+RELAXATIONS = ("softmax", "sigmoid")
 #: op values that are parameter-free skips (NAS-Bench-201's), counted as skips
 SKIP_OPS = frozenset({"skip_connect"})
 #: per family, the registry op of each value of an op choice that is not an op itself

@@ -41,9 +41,7 @@ from torch import nn
 
 from nas_skip.genotype import Genotype
 from nas_skip.merges import MERGES, Shortcut, make_shortcut
-from nas_skip.oneshot._relax import NONE, MixedChoice, Relaxation
-
-MODES = ("softmax", "sigmoid")
+from nas_skip.oneshot._relax import NONE, RELAXATIONS, MixedChoice, Relaxation
 
 
 def _op_module(op: str, in_shape: tuple[int, ...], params: Mapping[str, Any]) -> nn.Module:
@@ -214,8 +212,8 @@ class SuperNet(nn.Module):
 
     def __init__(self, relaxation: Relaxation, mode: str = "softmax") -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode not in RELAXATIONS:
+            raise ValueError(f"mode must be one of {', '.join(RELAXATIONS)}, got {mode!r}")
         self.relaxation, self.mode = relaxation, mode
         g = relaxation.genotype
         self.order = g.order[1:]

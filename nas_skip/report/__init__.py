@@ -3,7 +3,9 @@
 ``write_report("sqlite:///runs/nas_skip.db", "deep_mlp-mnist1d", Path("report"))`` writes
 ``trials.csv``, ``trials.parquet`` and ``report.html``: the best-so-far curve, the Pareto
 front (several objectives), accuracy against parameters, skip kinds by hop distance in
-the top 10% against all trials, fANOVA parameter importances and the top 5 drawings.
+the top 10% against all trials, fANOVA parameter importances, each one-shot run's supernet
+(architecture weights and skip count per epoch, against its derived network) and the top 5
+drawings.
 The page fetches nothing: it opens offline and can be mailed as one file.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas_skip.report import _figures as figures
+from nas_skip.report._oneshot import oneshot_section
 from nas_skip.report._page import architectures, render
 from nas_skip.report._readable import readable
 from nas_skip.report._table import objective_names, trial_frame
@@ -45,8 +48,9 @@ def write_report(storage_url: str, study_name: str, out_dir: str | Path,
         study_name: the study.
         out_dir: the folder to write (created; files of the same names are replaced).
         artifacts: the artifact folder the search wrote (its ``--artifacts``), where the
-            topology drawings are read; None: ``runs/artifacts``. A drawing not found
-            there is drawn again from the genotype.
+            topology drawings and one-shot weights are read; None: ``runs/artifacts``. A
+            drawing not found there is drawn again from the genotype; missing one-shot
+            weights are a note in place of their figure.
 
     Returns:
         The paths written, as :class:`ReportFiles`.
@@ -77,12 +81,14 @@ def write_report(storage_url: str, study_name: str, out_dir: str | Path,
         figures.skip_frequency(study),
         figures.importances(study, target),
     ]
-    cards = architectures(study, top_trials(study, TOP_DRAWINGS), names,
-                          ArtifactFolders(artifacts))  # fmt: skip
+    store = ArtifactFolders(artifacts)
+    cards = architectures(study, top_trials(study, TOP_DRAWINGS), names, store)
+    oneshot = oneshot_section(study, store)
     attrs = study.user_attrs
     subtitle = ", ".join(
         f"{key} {attrs[key]}" for key in ("space", "dataset", "epochs") if key in attrs
     )
     subtitle += f"{', ' if subtitle else ''}objectives {', '.join(names)}"
-    page.write_text(render(study, plots, cards, subtitle), encoding="utf-8")
+    html = render(study, plots, cards, subtitle, oneshot.html, oneshot.plots)
+    page.write_text(html, encoding="utf-8")
     return ReportFiles(csv, parquet, page, len(frame), tuple(sorted(study.skipped)))

@@ -191,8 +191,10 @@ def counts_html(study: optuna.Study) -> str:
     return f"{sum(states.values())} trials: " + " ".join(parts)
 
 
-def render(study: optuna.Study, plots: list[Plot], cards: str, subtitle: str) -> str:
-    """The whole page."""
+def render(study: optuna.Study, plots: list[Plot], cards: str, subtitle: str,
+           oneshot: str = "", extra: list[Plot] | None = None) -> str:  # fmt: skip
+    """The whole page; ``oneshot`` is the "One-shot runs" section's HTML (none when
+    empty) and ``extra`` the figures drawn in it."""
     from plotly.offline import get_plotlyjs
 
     return load_template().substitute(
@@ -201,8 +203,9 @@ def render(study: optuna.Study, plots: list[Plot], cards: str, subtitle: str) ->
         subtitle=html.escape(subtitle),
         counts=counts_html(study),
         sections="\n".join(section(p) for p in plots),
+        oneshot=oneshot,
         confirmed=confirmed(study),
         architectures=cards,
         plotlyjs=get_plotlyjs(),
-        figures=figures_json(plots),
+        figures=figures_json([*plots, *(extra or [])]),
     )

@@ -8,8 +8,11 @@ same trials, and one bad trial never stops a report.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Container
+from functools import cached_property
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -25,12 +28,18 @@ class ReadableStudy(optuna.Study):
     """``study`` whose trial listings leave out the trial numbers in ``skipped``.
 
     Every listing Optuna and the report make (``trials``, ``best_trials``, parameter
-    importances) goes through :meth:`get_trials`, so they all agree.
+    importances) goes through :meth:`get_trials`, so they all agree. The study's user
+    attributes are read (and copied) once: Optuna deep-copies them on every access, and a
+    report reads them a dozen times (a stored attribute may hold a million entries).
     """
 
     def __init__(self, study: optuna.Study, skipped: Container[int]) -> None:
         super().__init__(study_name=study.study_name, storage=study._storage)
         self.skipped = skipped
+
+    @cached_property
+    def user_attrs(self) -> dict[str, Any]:
+        return copy.deepcopy(self._storage.get_study_user_attrs(self._study_id))
 
     def get_trials(self, deepcopy: bool = True,
                    states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip

@@ -9,11 +9,11 @@ from typing import Any
 
 from nas_skip.errors import NasSkipError, brief
 from nas_skip.evaluators import DEFAULT_EVALUATOR, EVALUATORS, EvaluatorSpec
+from nas_skip.oneshot._relax import RELAXATIONS
 
 BACKENDS = ("local", "ray")
 #: "trials": sample and train each network; "oneshot": one supernet, then its network
 STRATEGIES = ("trials", "oneshot")
-RELAXATIONS = ("softmax", "sigmoid")
 SAMPLERS = ("local-search", "tpe", "random", "nsga2", "evolution")
 #: objective name -> optimisation direction; "accuracy" is validation accuracy (mIoU for
 #: segmentation) and always comes first.

@@ -440,3 +440,15 @@ def test_the_data_reach_ray_workers_through_the_object_store_once(
                                  extra={"after_put": path.unlink}), progress=False)  # fmt: skip
     assert not path.exists()
     assert result.finished >= 3 and result.failed == 0
+
+
+def test_a_oneshot_network_is_confirmed_on_ray(tmp_path: Path, ray_local: None) -> None:
+    """The supernet trains in the driver; its derived network, queued on the study, runs
+    as a Ray trial with every choice as derived."""
+    space = write_space(tmp_path, "tiny")
+    result = run(tmp_path, space, strategy="oneshot", fix={"depth": 2, "width": 8})
+    (trial,) = result.study.get_trials()
+    record = result.study.user_attrs["oneshot:1"]
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["oneshot"] == 1
+    assert trial.user_attrs["ray_worker"]
+    assert {k: trial.params[k] for k in record["derived"]} == record["derived"]
