@@ -82,6 +82,49 @@ train: {lr: 0.05, batch_size: 256}
 """
 
 
+TINY = """
+name: tiny
+description: a tiny MLP space for tests
+domain: vector
+dataset: digits
+family: chain
+skeleton:
+  depth: {depth}
+  width: {width}
+  ops: [linear_relu]
+  hop_window: 1
+  kinds: {kinds}
+train:
+  lr: 0.05
+  batch_size: 256
+{extra}
+"""
+
+
+def write_space(folder: Path, name: str = "tiny", depth: str = "{low: 1, high: 2}",
+                width: str = "[8, 16]", kinds: str = "[none, add, concat]",
+                extra: str = "") -> Path:  # fmt: skip
+    path = folder / f"{name}.yaml"
+    text = TINY.format(depth=depth, width=width, kinds=kinds, extra=extra)
+    path.write_text(text.replace("name: tiny", f"name: {name}"))
+    return path
+
+
+def search_config(tmp_path: Path, space: Path, **kw: Any) -> Any:
+    """A ``SearchConfig`` of ``space`` with its SQLite study and artifacts under
+    ``tmp_path``, 2 epochs, seed 0; ``kw`` adds or overrides fields."""
+    from nas_skip.searching import SearchConfig
+
+    base: dict[str, Any] = {
+        "space": str(space),
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "artifacts": str(tmp_path / "artifacts"),
+        "epochs": 2,
+        "seed": 0,
+    }
+    return SearchConfig(**{**base, **kw})
+
+
 def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Three Gaussian blobs in 6 dimensions: learnable in one epoch."""
     rng = np.random.default_rng(seed)

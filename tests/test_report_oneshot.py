@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 import pytest
+from helpers import write_space
 from optuna.distributions import CategoricalDistribution
 
 from nas_skip.report import write_report
@@ -22,21 +23,6 @@ from nas_skip.searching._oneshot import oneshot_runs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-SPACE = """
-name: tiny
-domain: vector
-dataset: digits
-family: chain
-skeleton:
-  depth: {low: 1, high: 2}
-  width: [8, 16]
-  ops: [linear_relu]
-  hop_window: 1
-  kinds: [none, add, concat]
-train:
-  lr: 0.05
-  batch_size: 256
-"""
 #: a one-node genotype: a trial the report reads (one without a genotype is skipped)
 GENOTYPE = json.dumps({"schema": 1, "input": {"shape": [3]}, "output": "a",
                        "nodes": [{"id": "a", "op": "linear", "features": 2}],
@@ -82,7 +68,7 @@ def _row(html: str, k: int, key: str) -> str:
 def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
     """Two one-shot runs on one study (sigmoid, then softmax), run 1's trial retrained."""
     folder = tmp_path_factory.mktemp("oneshot")
-    (folder / "tiny.yaml").write_text(SPACE)
+    write_space(folder)
     storage = f"sqlite:///{folder / 'study.db'}"
     base: dict[str, Any] = {
         "space": str(folder / "tiny.yaml"),

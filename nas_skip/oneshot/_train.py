@@ -103,6 +103,7 @@ def train_supernet(
         The :class:`OneShotRun`, ``params`` the derived network's trial parameters.
     """
     from nas_skip.train import TrainConfig
+    from nas_skip.train._config import resolve
     from nas_skip.train._data import batches
     from nas_skip.train._loop import _lr_at, _num_threads, _optimizer
 
@@ -110,13 +111,18 @@ def train_supernet(
     start = time.perf_counter()
     with _num_threads(config.threads):
         torch.manual_seed(config.seed)
-        net = SuperNet(relaxation, config.relaxation)
+        # the device a trial of this recipe would use (a GPU where there is one), in fp32
+        device = resolve(recipe, image_input=len(data.input_shape) == 3).device
+        net = SuperNet(relaxation, config.relaxation).to(device)
         run = OneShotRun(config, net)
         g = torch.Generator().manual_seed(config.seed)
         perm = torch.randperm(len(data.x_train), generator=g)
         half = len(perm) // 2
-        xw, yw = data.x_train[perm[:half]], data.y_train[perm[:half]]
-        xa, ya = data.x_train[perm[half:]], data.y_train[perm[half:]]
+        x, y = data.x_train.to(device), data.y_train.to(device)
+        perm = perm.to(device)
+        xw, yw = x[perm[:half]], y[perm[:half]]
+        xa, ya = x[perm[half:]], y[perm[half:]]
+        x_val, y_val = data.x_val.to(device), data.y_val.to(device)
         w_opt = _optimizer(_Weights(net), recipe)
         a_opt = torch.optim.Adam(net.arch, lr=config.arch_lr, betas=(0.5, 0.999),
                                  weight_decay=config.arch_weight_decay)  # fmt: skip
@@ -158,7 +164,7 @@ def train_supernet(
                 epoch,
                 sum(losses) / max(1, len(losses)),
                 sum(arch_losses) / len(arch_losses) if arch_losses else None,
-                evaluate_net(net, data.x_val, data.y_val, data.num_classes, segmentation),
+                evaluate_net(net, x_val, y_val, data.num_classes, segmentation),
                 relaxation.skips(params),
                 weights,
             )
@@ -185,6 +191,7 @@ def inherited_accuracy(run: OneShotRun, params: Mapping[str, Any], data: Dataset
     every choice pinned to its value, batch-norm statistics re-estimated on ``calibrate``
     training batches (the mixture's statistics do not fit one network)."""
     net = run.net
+    device = net.arch[0].device
     saved = {k: v.clone() for k, v in net.state_dict().items()}
     net.select(params)
     try:
@@ -195,11 +202,11 @@ def inherited_accuracy(run: OneShotRun, params: Mapping[str, Any], data: Dataset
         net.train()
         with torch.no_grad():
             for k in range(calibrate):
-                xb = data.x_train[k * 128 : (k + 1) * 128]
+                xb = data.x_train[k * 128 : (k + 1) * 128].to(device)
                 if len(xb) > 1:
                     net(xb)
-        return evaluate_net(net, data.x_val, data.y_val, data.num_classes,
-                            data.task == "segmentation")  # fmt: skip
+        x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+        return evaluate_net(net, x_val, y_val, data.num_classes, data.task == "segmentation")
     finally:
         net.select(None)
         net.load_state_dict(saved)

@@ -10,35 +10,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-TINY = """
-name: tiny
-description: a tiny MLP space for tests
-domain: vector
-dataset: digits
-family: chain
-skeleton:
-  depth: {depth}
-  width: {width}
-  ops: [linear_relu]
-  hop_window: 1
-  kinds: {kinds}
-train:
-  lr: 0.05
-  batch_size: 256
-{extra}
-"""
+from helpers import write_space
 
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def write_space(folder: Path, name: str = "tiny", depth: str = "{low: 1, high: 2}",
-                width: str = "[8, 16]", kinds: str = "[none, add, concat]",
-                extra: str = "") -> Path:  # fmt: skip
-    path = folder / f"{name}.yaml"
-    text = TINY.format(depth=depth, width=width, kinds=kinds, extra=extra)
-    path.write_text(text.replace("name: tiny", f"name: {name}"))
-    return path
 
 
 @pytest.fixture

@@ -11,22 +11,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import search_config as config
 from optuna.trial import TrialState
 
 from nas_skip.searching import SearchConfig, SearchError, make_storage, search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def config(tmp_path: Path, space: Path, **kw: object) -> SearchConfig:
-    base: dict[str, object] = {
-        "space": str(space),
-        "storage": f"sqlite:///{tmp_path / 'study.db'}",
-        "artifacts": str(tmp_path / "artifacts"),
-        "epochs": 2,
-        "seed": 0,
-    }
-    return SearchConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_postgresql_with_two_worker_processes(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import search_config
 from optuna.trial import TrialState
 
 from nas_skip.searching import SearchConfig, SearchError, search
@@ -17,16 +18,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def oneshot(tmp_path: Path, space: Path, **kw: object) -> SearchConfig:
-    base: dict[str, object] = {
-        "space": str(space),
-        "storage": f"sqlite:///{tmp_path / 'study.db'}",
-        "artifacts": str(tmp_path / "artifacts"),
-        "epochs": 2,
-        "seed": 0,
-        "strategy": "oneshot",
-        "fix": {"depth": 2, "width": 8},
-    }
-    return SearchConfig(**{**base, **kw})  # type: ignore[arg-type]
+    """A one-shot search of ``space`` fixed at 2 layers of width 8."""
+    return search_config(
+        tmp_path, space, **{"strategy": "oneshot", "fix": {"depth": 2, "width": 8}, **kw}
+    )
 
 
 def test_a_oneshot_search_records_its_supernet_and_trains_the_derived_network(

@@ -12,7 +12,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from helpers import import_source
+from helpers import import_source, write_space
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 from optuna_dashboard._note import get_note_from_system_attrs
@@ -24,23 +24,6 @@ from nas_skip.searching._retrain import Retrained, retrain, retrain_key, retrain
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 torch.set_num_threads(1)
-
-SPACE = """
-name: tiny
-description: a tiny MLP space for retrain tests
-domain: vector
-dataset: digits
-family: chain
-skeleton:
-  depth: {low: 1, high: 2}
-  width: [8, 16]
-  ops: [linear_relu]
-  hop_window: 1
-  kinds: [none, add, concat]
-train:
-  lr: 0.05
-  batch_size: 256
-"""
 
 
 @dataclass(frozen=True)
@@ -55,7 +38,7 @@ class Done:
 @pytest.fixture(scope="module")
 def done(tmp_path_factory: pytest.TempPathFactory) -> Done:
     folder = tmp_path_factory.mktemp("retrain")
-    (folder / "tiny.yaml").write_text(SPACE)
+    write_space(folder)
     storage = f"sqlite:///{folder / 'runs.db'}"
     config = SearchConfig(space=str(folder / "tiny.yaml"), trials=3, epochs=1, seed=0,
                           storage=storage, artifacts=str(folder / "artifacts"),
