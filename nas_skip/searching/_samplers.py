@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from typing import Any
 
 import optuna
 
@@ -50,7 +52,7 @@ def make_sampler(
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed)
+            return _NSGAII(population_size=config.population, seed=seed)
     from nas_skip.samplers import LocalSearchSampler, RegularizedEvolutionSampler
 
     if name == "local-search":
@@ -61,6 +63,21 @@ def make_sampler(
     return RegularizedEvolutionSampler(
         population_size=config.population, tournament_size=config.tournament, seed=seed
     )
+
+
+class _NSGAII(optuna.samplers.NSGAIISampler):
+    """Optuna's NSGA-II, picklable: Ray Tune pickles the searcher that holds it, and
+    Optuna 5.1's genetic samplers keep a thread lock without ``__getstate__``
+    ("cannot pickle '_thread.lock' object"); the lock is made anew on unpickling."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:

@@ -75,6 +75,15 @@ def test_oneshot_refuses_what_it_cannot_do_before_touching_the_study(
         oneshot(tmp_path, tiny_space, relaxation="gumbel")
     with pytest.raises(SearchError, match=r"--max-skips: must be 0 or more"):
         oneshot(tmp_path, tiny_space, max_skips=-1)
+    with pytest.raises(SearchError, match=r"--strategy: must be one of trials, oneshot"):
+        oneshot(tmp_path, tiny_space, strategy="darts")
+    for lr in (0, -1, float("nan"), float("inf"), 2):
+        with pytest.raises(SearchError, match=r"--arch-lr: must be in \(0, 1\]"):
+            oneshot(tmp_path, tiny_space, arch_lr=lr)
+    with pytest.raises(SearchError, match=r"--supernet-epochs: must be at least 1"):
+        oneshot(tmp_path, tiny_space, supernet_epochs=0)
+    with pytest.raises(SearchError, match=r"--strategy oneshot: --fix 'nope': space 'tiny' has "):
+        search(oneshot(tmp_path, tiny_space, fix={"nope": 1}), progress=False)
     with pytest.raises(SearchError, match=r"--strategy oneshot: --fix depth: 7 is not an "
                                           r"integer in \[1, 2\]"):  # fmt: skip
         search(oneshot(tmp_path, tiny_space, fix={"depth": 7}), progress=False)

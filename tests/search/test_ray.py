@@ -99,6 +99,20 @@ def test_storage_paths_become_absolute_for_workers() -> None:
         _shipped_config(config.with_(storage="sqlite:///:memory:"))
 
 
+def test_every_sampler_pickles_as_ray_ships_it() -> None:
+    """Tune pickles the searcher and its sampler; Optuna 5.1's NSGA-II holds a lock."""
+    import pickle
+
+    from nas_skip.searching._samplers import make_sampler
+
+    for name in ("local-search", "tpe", "random", "nsga2", "evolution"):
+        several = name in ("nsga2", "tpe", "random")
+        objectives = ("accuracy", "params") if several else ("accuracy",)
+        sampler = make_sampler(SearchConfig(space="deep_mlp", sampler=name, objectives=objectives))
+        back = pickle.loads(pickle.dumps(sampler))  # noqa: S301 (our own object, in memory)
+        assert type(back) is type(sampler)
+
+
 def test_resources_ask_for_gpus_only_where_there_are_some() -> None:
     config = SearchConfig(space="deep_mlp", gpus_per_trial=0.5, cpus_per_trial=1)
     with pytest.warns(UserWarning, match="Ray sees no GPU"):
