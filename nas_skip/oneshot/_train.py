@@ -78,10 +78,10 @@ def evaluate_net(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, classes
     """Validation accuracy (mIoU for segmentation) of ``net`` on ``x``."""
     from contextlib import nullcontext
 
+    from nas_skip.train._loop import _score
     from nas_skip.train._metrics import evaluate
 
-    ev = evaluate(net, x, y, classes, 256, nullcontext, segmentation)
-    return ev.miou if segmentation and ev.miou is not None else ev.accuracy
+    return _score(evaluate(net, x, y, classes, 256, nullcontext, segmentation))
 
 
 def train_supernet(
@@ -135,7 +135,8 @@ def train_supernet(
         for epoch in range(1, config.epochs + 1):
             lr = _lr_at(recipe, epoch)
             net.train()
-            losses, arch_losses = [], []
+            losses: list[torch.Tensor] = []
+            arch_losses: list[torch.Tensor] = []
             arch = epoch >= first_arch_epoch
             weight_batches = batches(half, recipe.batch_size, g, xw.device)
             arch_batches = batches(len(xa), recipe.batch_size, g, xa.device)
@@ -147,7 +148,7 @@ def train_supernet(
                         loss_a = loss_a + config.zero_one * net.zero_one_loss()
                     loss_a.backward()  # type: ignore[no-untyped-call]
                     a_opt.step()
-                    arch_losses.append(float(loss_a.detach()))
+                    arch_losses.append(loss_a.detach())
                 step += 1
                 for group in w_opt.param_groups:
                     group["lr"] = lr * min(1.0, step / warmup_steps) if warmup_steps else lr
@@ -157,13 +158,13 @@ def train_supernet(
                 if recipe.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(weight_params, recipe.grad_clip)
                 w_opt.step()
-                losses.append(float(loss.detach()))
+                losses.append(loss.detach())
             weights = net.weights()
             params = relaxation.derive(relaxation.strengths(weights, config.relaxation))
             record = EpochRecord(
                 epoch,
-                sum(losses) / max(1, len(losses)),
-                sum(arch_losses) / len(arch_losses) if arch_losses else None,
+                _mean(losses) or 0.0,  # one device sync an epoch, as the trainer's
+                _mean(arch_losses),
                 evaluate_net(net, x_val, y_val, data.num_classes, segmentation),
                 relaxation.skips(params),
                 weights,
@@ -175,6 +176,11 @@ def train_supernet(
         run.params = relaxation.derive(final, config.max_skips)
     run.seconds = time.perf_counter() - start
     return run
+
+
+def _mean(losses: list[torch.Tensor]) -> float | None:
+    """The mean of an epoch's per-batch losses, kept on the device until here."""
+    return float(torch.stack(losses).mean()) if losses else None
 
 
 class _Weights(torch.nn.Module):
