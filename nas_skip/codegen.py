@@ -24,10 +24,11 @@ from typing import Any
 from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import INPUT, Genotype, Merge, costs
 from nas_skip.merges import MERGES
-from nas_skip.ops import OPS, Shape
+from nas_skip.ops import HELPERS, OPS, Shape
 
-# names the generated forward uses itself, or that would shadow what it uses
-_RESERVED = {"x", "m", "s", "g", "self", "torch", "nn", "F", "super"}
+# names the generated forward uses itself, or that would shadow what it uses (the helper
+# classes some built-in ops need among them)
+_RESERVED = {"x", "m", "s", "g", "self", "torch", "nn", "F", "super", *HELPERS}
 # attributes that build() sets on the module it returns (a node id may not take them)
 _BUILD_ATTRIBUTES = {"genotype"}
 # the block classes the generated file defines: Block1, Block2, ...
@@ -148,6 +149,39 @@ def _segments(g: Genotype) -> list[list[str]]:
     return [s for s in segments if s]
 
 
+#: the longest run of different segments that :func:`_periodic` groups into one block
+_MAX_PERIOD = 8
+
+
+def _periodic(g: Genotype, segments: list[list[str]]) -> list[list[str]]:
+    """``segments`` with each run of ``p >= 2`` different multi-node segments that repeats
+    back to back joined into one segment per repetition: a transformer's attention and MLP
+    sublayers, each a segment, make one block as nanoGPT's ``Block`` holds both. Work is
+    linear in the segments (periods up to :data:`_MAX_PERIOD`)."""
+    ids: dict[Any, int] = {}
+    keys = [ids.setdefault(_signature(g, s), len(ids)) if len(s) > 1 else -1 - i
+            for i, s in enumerate(segments)]  # fmt: skip
+    out: list[list[str]] = []
+    i = 0
+    while i < len(segments):
+        for p in range(2, _MAX_PERIOD + 1):
+            unit = keys[i : i + p]
+            if len(unit) < p or unit[0] < 0 or len(set(unit)) < p or min(unit) < 0:
+                continue
+            reps = 1
+            while keys[i + reps * p : i + (reps + 1) * p] == unit:
+                reps += 1
+            if reps > 1:
+                for r in range(reps):
+                    out.append([n for s in segments[i + r * p : i + (r + 1) * p] for n in s])
+                i += reps * p
+                break
+        else:
+            out.append(segments[i])
+            i += 1
+    return out
+
+
 def _segment_input(g: Genotype, segment: list[str]) -> str:
     """The cut node that feeds a segment: every edge into the segment starts there or inside."""
     return g.plans[segment[0]].base[0].edge.src
@@ -262,7 +296,8 @@ class _Writer:
                 return sc.call(ref, local[merge.edge.src])
 
             parts = [aligned(m) for m in plan.base]
-            base = parts[0] if len(parts) == 1 else f"torch.cat([{', '.join(parts)}], 1)"
+            axis = -1 if g.sequence else 1  # a sequence's features are last
+            base = parts[0] if len(parts) == 1 else f"torch.cat([{', '.join(parts)}], {axis})"
             op_input = base
             if plan.additive:
                 steps: list[str] = []
@@ -272,7 +307,7 @@ class _Writer:
                     s = aligned(merge)
                     params = g.edge_params[e.src, e.dst]
                     ref = ""
-                    module = spec.module(plan.merged, params)
+                    module = spec.module(plan.merged, params, g.sequence)
                     if module is not None:
                         name = edge_attr(merge, spec.attr)
                         ref = f"self.{name}"
@@ -329,7 +364,7 @@ class _Writer:
 
     def source(self) -> str:
         g = self.g
-        segments = _segments(g)
+        segments = _periodic(g, _segments(g))
         sigs = [_signature(g, s) if len(s) > 1 else None for s in segments]
         counts: dict[Any, int] = {}
         for sig in sigs:
@@ -367,6 +402,11 @@ class _Writer:
             else:
                 self.write_nodes(main, segment, local, node_attr, edge_attr)
         n_params = sum(c.params for c in costs(g))
+        helpers: list[str] = []
+        for node_id in g.order[1:]:
+            for helper in OPS[g.node(node_id).op].helpers:
+                if helper not in helpers:
+                    helpers.append(helper)
         imported = _user_imports(g, self.class_name, self.for_export)
         outside = [f"    {op}: {module}.{qualname}" for op, module, qualname in imported]
         modules: dict[str, list[str]] = {}
@@ -394,6 +434,7 @@ class _Writer:
             *(f"from {module} import {', '.join(heads)}" for module, heads in modules.items()),
             "",
             "",
+            *(line for h in helpers for line in (HELPERS[h], "", "")),
             *blocks,
             f"class {self.class_name}(nn.Module):",
             "    def __init__(self) -> None:",
@@ -428,7 +469,10 @@ def check_class_name(class_name: str) -> str:
     elif class_name.startswith("__") and class_name.endswith("__"):
         reason = "a dunder name"
     elif class_name in _RESERVED or _BLOCK_CLASS.fullmatch(class_name):
-        reason = "a name the generated file defines or uses: torch, nn, F, super, Block1, ..."
+        reason = (
+            "a name the generated file defines or uses: torch, nn, F, super, Block1, "
+            f"{', '.join(HELPERS)}, ..."
+        )
     if reason:
         raise NasSkipError(
             f"class_name (--class-name): {brief(class_name)} is not a usable Python class "

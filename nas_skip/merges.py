@@ -29,20 +29,20 @@ class MergeSpec:
 
     ``role`` is "base" (concatenated into the node's base), "additive" (combined into the
     base after alignment) or "drop" (removed at compile time). For additive kinds with
-    weights, ``module(shape, params)`` is the constructor expression of the edge's module or
-    parameter, ``init(ref, params)`` extra ``__init__`` lines, and ``combine(base, s, ref,
-    params)`` the forward statements that update the variable ``base`` with the aligned
-    source variable ``s``.
+    weights, ``module(shape, params, features_last)`` is the constructor expression of the
+    edge's module or parameter (``features_last``: a sequence's (L, W) shape), ``init(ref,
+    params)`` extra ``__init__`` lines, and ``combine(base, s, ref, params)`` the forward
+    statements that update the variable ``base`` with the aligned source variable ``s``.
     """
 
     name: str
     role: str
     doc: str
     params: Mapping[str, Param] = field(default_factory=dict)
-    module: Callable[[Shape, EdgeParams], str | None] = lambda s, p: None
+    module: Callable[[Shape, EdgeParams, bool], str | None] = lambda s, p, last: None
     init: Callable[[str, EdgeParams], list[str]] = lambda ref, p: []
     combine: Callable[[str, str, str, EdgeParams], list[str]] = lambda b, s, r, p: []
-    count: Callable[[Shape, EdgeParams], tuple[int, int]] = lambda s, p: (0, 0)
+    count: Callable[[Shape, EdgeParams, bool], tuple[int, int]] = lambda s, p, last: (0, 0)
     attr: str = "merge"
 
 
@@ -54,14 +54,15 @@ def _positions(s: Shape) -> int:
     return n
 
 
-def _gate_module(s: Shape, p: EdgeParams) -> str:
-    c = s[0]
-    return f"nn.Linear({c}, {c})" if len(s) == 1 else f"nn.Conv{len(s) - 1}d({c}, {c}, 1)"
+def _gate_module(s: Shape, p: EdgeParams, features_last: bool) -> str:
+    if features_last or len(s) == 1:  # a vector, or a sequence's (L, W)
+        return f"nn.Linear({s[-1]}, {s[-1]})"
+    return f"nn.Conv{len(s) - 1}d({s[0]}, {s[0]}, 1)"
 
 
-def _gate_count(s: Shape, p: EdgeParams) -> tuple[int, int]:
-    c = s[0]
-    return c * c + c, 2 * c * c * _positions(s)
+def _gate_count(s: Shape, p: EdgeParams, features_last: bool) -> tuple[int, int]:
+    c, positions = (s[-1], s[0]) if features_last and len(s) == 2 else (s[0], _positions(s))
+    return c * c + c, 2 * c * c * positions
 
 
 MERGES: dict[str, MergeSpec] = {
@@ -80,9 +81,9 @@ MERGES: dict[str, MergeSpec] = {
             "additive",
             "learned-scale skip: base + alpha * s (init 0 on the branch: ReZero)",
             params={"init": Param(float, -10.0, 10.0, default=1.0, doc="initial alpha")},
-            module=lambda s, p: f"nn.Parameter(torch.tensor({float(p['init'])!r}))",
+            module=lambda s, p, last: f"nn.Parameter(torch.tensor({float(p['init'])!r}))",
             combine=lambda b, s, r, p: [f"{b} = {b} + {r} * {s}"],
-            count=lambda s, p: (1, 0),
+            count=lambda s, p, last: (1, 0),
             attr="alpha",
         ),
         MergeSpec(
@@ -153,6 +154,44 @@ def _spatial(src: Shape, dst: Shape) -> tuple[str, int] | None:
     return None
 
 
+def _sequence_shortcut(
+    src: Shape, dst: Shape, align: str, where: str, spatial_only: bool,
+    edge: tuple[str, str] | None,
+) -> Shortcut:  # fmt: skip
+    """:func:`make_shortcut` for (L, W) sequences: the lengths must agree (sequence ops keep
+    them), the features are zero-padded (``F.pad`` of the last axis) or projected by a
+    linear map on each position."""
+    if src[0] != dst[0]:
+        raise GenotypeError(
+            f"{where}: a sequence of length {src[0]} cannot be aligned to length {dst[0]} "
+            "(sequence ops keep the length)",
+            edge=edge,
+        )
+    c_src = src[1]
+    c_dst = c_src if spatial_only else dst[1]
+    out: Shape = (src[0], c_dst)
+    if src == out and (align != "projection" or spatial_only):
+        return Shortcut("identity", out)
+    if align == "projection":
+        return Shortcut(
+            "projection", out, f"nn.Linear({c_src}, {c_dst}, bias=False)", ("{m}({x})",),
+            c_src * c_dst, 2 * src[0] * c_src * c_dst,
+        )  # fmt: skip
+    _check_narrower(c_src, c_dst, align, where, edge)
+    return Shortcut("zero_pad", out, None, (f"F.pad({{x}}, (0, {c_dst - c_src}))",))
+
+
+def _check_narrower(c_src: int, c_dst: int, align: str, where: str,
+                    edge: tuple[str, str] | None) -> None:  # fmt: skip
+    """Zero-padding adds features: a wider source needs a projection."""
+    if c_src > c_dst:
+        raise GenotypeError(
+            f"{where}: align '{align}' cannot zero-pad a source with {c_src} features into "
+            f"{c_dst}; use align 'projection'",
+            edge=edge,
+        )
+
+
 def make_shortcut(
     src: Shape,
     dst: Shape,
@@ -160,6 +199,7 @@ def make_shortcut(
     where: str,
     spatial_only: bool = False,
     edge: tuple[str, str] | None = None,
+    features_last: bool = False,
 ) -> Shortcut:
     """Decide how a tensor of shape ``src`` is made to fit ``dst`` (DESIGN.md, Alignment).
 
@@ -170,6 +210,7 @@ def make_shortcut(
         where: the edge, as named in error messages.
         spatial_only: align H and W but keep the source's features (concat inputs).
         edge: the (src, dst) pair, recorded on the error.
+        features_last: shapes of rank 2 are a sequence's (L, W), not a signal's (C, L).
 
     Returns:
         The :class:`Shortcut`, whose ``out_shape`` is the aligned shape.
@@ -183,6 +224,8 @@ def make_shortcut(
             f"target {list(dst)}",
             edge=edge,
         )
+    if features_last and len(src) == 2:
+        return _sequence_shortcut(src, dst, align, where, spatial_only, edge)
     n = len(src) - 1  # spatial axes: 2 for an image (C, H, W), 1 for a signal (C, L), 0
     spatial = _spatial(src, dst)
     if spatial is None:
@@ -225,12 +268,7 @@ def make_shortcut(
             flops,
         )  # fmt: skip
     # zero_pad, or auto where shapes differ
-    if c_src > c_dst:
-        raise GenotypeError(
-            f"{where}: align '{align}' cannot zero-pad a source with {c_src} features into "
-            f"{c_dst}; use align 'projection'",
-            edge=edge,
-        )
+    _check_narrower(c_src, c_dst, align, where, edge)
     steps: list[str] = []
     if how == "down":
         steps.append("{x}[:, :, " + ", ".join([f"::{f}"] * n) + "]")

@@ -18,11 +18,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas_skip.errors import GenotypeError
+
 Shape = tuple[int, ...]
 Params = Mapping[str, Any]
 
 #: Domains by input rank: image tensors are (C, H, W), signals (C, L), vectors (F,).
 DOMAINS = {3: "image", 2: "signal", 1: "vector"}
+#: A genotype whose input says ``"domain": "sequence"`` takes token ids (L,) and keeps
+#: its tensors as (L, W), the feature axis *last* as transformers keep it: its input feeds
+#: "tokens" ops (an embedding), its rank-2 tensors are "sequence" ones, and a pooled head's
+#: (classes,) output is a vector.
+SEQUENCE, TOKENS = "sequence", "tokens"
+
+
+def domain_of(rank: int, sequence: bool) -> str:
+    """The domain of a (non-input) tensor of ``rank`` in a sequence genotype or another."""
+    return SEQUENCE if sequence and rank == 2 else DOMAINS[rank]
+
 
 #: The most elements one sample's tensor may hold (the input, a node's merged input or its
 #: output): what a signed 64-bit index reaches, the most a PyTorch tensor can have. A
@@ -64,7 +77,7 @@ class OpSpec:
     """
 
     name: str
-    domain: str  # "image", "signal", "vector" or "any"
+    domain: str  # "image", "signal", "vector", "sequence", "tokens" or "any"
     shape: Callable[[Shape, Params], Shape]
     module: Callable[[Shape, Params], str | None]
     call: Callable[[str, str, Params], str]
@@ -75,6 +88,9 @@ class OpSpec:
     #: a user op's factory as (module, qualified name), which generated code imports;
     #: None for a built-in op, whose code is all in this file's templates
     source: tuple[str, str] | None = None
+    #: names of the helper classes (:data:`HELPERS`) its constructor template uses, which
+    #: generated code defines once at the top of the file, as nanoGPT defines its own
+    helpers: tuple[str, ...] = ()
 
 
 # --- parameter declarations ------------------------------------------------------------
@@ -373,6 +389,150 @@ _SIGNAL_OPS = [
 ]
 
 
+# --- sequence ops: (L, W) tensors, the feature axis last (a transformer's residual stream) -
+# Written as nanoGPT writes its block: token and position embedding, causal multi-head
+# self-attention through F.scaled_dot_product_attention, an MLP, LayerNorm or RMSNorm,
+# and a per-token or pooled head. The merge kinds apply unchanged on the feature axis.
+
+#: Source of the classes generated code defines for the ops that need one; text of this
+#: file only (never of a genotype), numbers come in as constructor arguments.
+HELPERS: dict[str, str] = {
+    "TokenEmbedding": '''class TokenEmbedding(nn.Module):
+    """Token embedding plus a learned position embedding: (B, L) ids -> (B, L, W)."""
+
+    def __init__(self, vocab: int, length: int, width: int) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Embedding(length, width)
+        nn.init.normal_(self.tok.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.tok(idx) + self.pos.weight''',
+    "CausalSelfAttention": '''class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention on (B, L, W), as nanoGPT's."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width, bias=False)
+        self.proj = nn.Linear(width, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, L, 3W) -> three (B, heads, L, W / heads)
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).flatten(2))''',
+}
+
+VOCAB = Param(int, 1, 1 << 20, doc="vocabulary size (token ids 0 .. vocab - 1)")
+HEADS = Param(int, 1, 1024, doc="attention heads (must divide the width)")
+RATIO = Param(int, 1, 16, default=4, doc="hidden width of the MLP / its input width")
+
+
+def _attn_shape(s: Shape, p: Params) -> Shape:
+    if s[1] % p["heads"]:
+        raise GenotypeError(f"{p['heads']} heads do not divide the width {s[1]}")
+    return s
+
+
+def _attn_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    length, w = i
+    # qkv and the output projection, then Q K^T and A V over all L x L pairs (what
+    # PyTorch's counter gives for the math kernel; causal masking saves nothing there)
+    return 4 * w * w, 8 * length * w * w + 4 * length * length * w
+
+
+def _mlp_count(i: Shape, o: Shape, p: Params) -> tuple[int, int]:
+    length, w = i
+    h = p["ratio"] * w
+    return 2 * w * h + h + w, 4 * length * w * h
+
+
+_SEQUENCE_OPS = [
+    OpSpec(
+        "embed",
+        TOKENS,
+        lambda s, p: (s[0], p["features"]),
+        lambda s, p: f"TokenEmbedding({p['vocab']}, {s[0]}, {p['features']})",
+        _module_call,
+        lambda i, o, p: ((p["vocab"] + i[0]) * p["features"], 0),
+        {"vocab": VOCAB, "features": FEATURES},
+        attr="embed",
+        doc="token embedding plus a learned position embedding: (L,) ids -> (L, features)",
+        helpers=("TokenEmbedding",),
+    ),
+    OpSpec(
+        "attn",
+        SEQUENCE,
+        _attn_shape,
+        lambda s, p: f"CausalSelfAttention({s[1]}, {p['heads']})",
+        _module_call,
+        _attn_count,
+        {"heads": HEADS},
+        attr="attn",
+        doc="causal multi-head self-attention (scaled_dot_product_attention), no bias",
+        helpers=("CausalSelfAttention",),
+    ),
+    OpSpec(
+        "mlp",
+        SEQUENCE,
+        lambda s, p: s,
+        lambda s, p: (
+            f"nn.Sequential(nn.Linear({s[1]}, {p['ratio'] * s[1]}), nn.GELU(), "
+            f"nn.Linear({p['ratio'] * s[1]}, {s[1]}))"
+        ),
+        _module_call,
+        _mlp_count,
+        {"ratio": RATIO},
+        attr="mlp",
+        doc="linear to ratio x width, GELU, linear back (a transformer's MLP)",
+    ),
+    OpSpec(
+        "layernorm",
+        SEQUENCE,
+        lambda s, p: s,
+        lambda s, p: f"nn.LayerNorm({s[1]})",
+        _module_call,
+        lambda i, o, p: (2 * i[1], 0),
+        attr="ln",
+        doc="layer norm over the features",
+    ),
+    OpSpec(
+        "rmsnorm",
+        SEQUENCE,
+        lambda s, p: s,
+        lambda s, p: f"nn.RMSNorm({s[1]})",
+        _module_call,
+        lambda i, o, p: (i[1], 0),
+        attr="rms",
+        doc="RMS norm over the features",
+    ),
+    OpSpec(
+        "lm_head",
+        SEQUENCE,
+        lambda s, p: (s[0], p["classes"]),
+        lambda s, p: f"nn.Linear({s[1]}, {p['classes']}, bias=False)",
+        _module_call,
+        lambda i, o, p: (i[1] * p["classes"], 2 * i[0] * i[1] * p["classes"]),
+        {"classes": CLASSES},
+        attr="head",
+        doc="per-token classifier (a language model's head): (L, W) -> (L, classes)",
+    ),
+    OpSpec(
+        "pool_head",
+        SEQUENCE,
+        lambda s, p: (p["classes"],),
+        lambda s, p: f"nn.Linear({s[1]}, {p['classes']})",
+        lambda m, x, p: f"{m}({_atom(x)}.mean(1))",
+        lambda i, o, p: (i[1] * p["classes"] + p["classes"], 2 * i[1] * p["classes"]),
+        {"classes": CLASSES},
+        attr="head",
+        doc="mean over the positions, then a linear classifier: (L, W) -> (classes,)",
+    ),
+]
+
+
 _OP_LIST = [
     _conv_bn(3, relu=True),
     _conv_bn(3, relu=False),
@@ -450,6 +610,7 @@ _OP_LIST = [
     _linear_op("layernorm_linear_relu", True, True, "features", "layer norm, linear layer, ReLU"),
     _linear_op("linear_head", False, False, "classes", "linear classifier"),
     *_SIGNAL_OPS,
+    *_SEQUENCE_OPS,
     OpSpec(
         "relu",
         "any",
@@ -487,7 +648,8 @@ OPS: dict[str, OpSpec] = {op.name: op for op in _OP_LIST}
 
 
 def ops_for(domain: str) -> dict[str, OpSpec]:
-    """The ops that accept an input of ``domain`` ("image", "signal" or "vector"), by name."""
+    """The ops that accept an input of ``domain`` ("image", "signal", "vector", "sequence" or
+    "tokens"), by name."""
     return {n: op for n, op in OPS.items() if op.domain in (domain, "any")}
 
 
@@ -495,3 +657,4 @@ def ops_for(domain: str) -> dict[str, OpSpec]:
 IMAGE_OPS = ops_for("image")
 SIGNAL_OPS = ops_for("signal")
 VECTOR_OPS = ops_for("vector")
+SEQUENCE_OPS = {**ops_for(TOKENS), **ops_for(SEQUENCE)}

@@ -10,6 +10,10 @@ Prints one JSON line:
 - ``build_200_ms``: median time of ``build(g)`` for a 200-node vector genotype with add,
   scaled, gated, concat and projection skips, with the source-compile cache cleared before
   each build (cold); ``build_200_warm_ms`` with the cache kept. Goal: <= 100 ms.
+- ``ratio_transformer``: forward + backward time of a pre-LN transformer sampled from the
+  ``transformer`` space (4 blocks, width 128, 4 heads, 128 characters of ``pydoc_lm``'s
+  97-symbol vocabulary, batch 16) over a hand-written nanoGPT-style model with the same
+  weights (``x = x + self.attn(self.ln_1(x))``), measured as above. Goal: <= 1.03.
 
 Usage: ``python scripts/bench_compile.py [--reps N] [--build-reps N] [--quick]``.
 """
@@ -230,6 +234,82 @@ def bench_fwd_bwd(reps: int, warmup: int, batch: int) -> dict[str, Any]:
             diff = max(diff, (models[name](x) - ref).abs().max().item())
     if diff > 1e-4:
         raise RuntimeError(f"built and hand-written ResNet-20 disagree (max |diff| {diff:.3g})")
+    ms = _interleaved(models, x, reps, warmup)
+    return {
+        "ratio_fwd_bwd": round(ms["built"] / ms["hand"], 4),
+        "fwd_bwd_built_ms": round(ms["built"], 2),
+        "fwd_bwd_hand_ms": round(ms["hand"], 2),
+        "ratio_vs_inplace": round(ms["built"] / ms["hand_inplace"], 4),
+        "fwd_bwd_hand_inplace_ms": round(ms["hand_inplace"], 2),
+        "max_abs_diff": diff,
+    }
+
+
+# --- the hand-written transformer (nanoGPT's layout) --------------------------------------
+class HandAttention(nn.Module):
+    """nanoGPT's causal self-attention, without biases or dropout."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.c_attn = nn.Linear(width, 3 * width, bias=False)
+        self.c_proj = nn.Linear(width, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+
+
+class HandBlock(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = HandAttention(width, heads)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                 nn.Linear(4 * width, width))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class HandGPT(nn.Module):
+    def __init__(self, vocab: int, length: int, width: int, heads: int, depth: int) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(length, width)
+        self.blocks = nn.Sequential(*(HandBlock(width, heads) for _ in range(depth)))
+        self.ln_f = nn.LayerNorm(width)
+        self.lm_head = nn.Linear(width, vocab, bias=False)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.wte(idx) + self.wpe.weight
+        return self.lm_head(self.ln_f(self.blocks(x)))
+
+
+def transformer_genotype(depth: int = 4, width: int = 128, heads: int = 4) -> Genotype:
+    """A pre-LN decoder with add residuals, sampled from the shipped ``transformer`` space."""
+    from optuna.trial import FixedTrial
+
+    from nas_skip.spaces import load_space
+
+    space = load_space("transformer")
+    params: dict[str, Any] = {"depth": depth, "width": width, "heads": heads,
+                              "norm": "layernorm", "dwa": "none", "attn:norm": "pre",
+                              "mlp:norm": "pre", "attn:residual": "add",
+                              "mlp:residual": "add"}  # fmt: skip
+    params |= {f"skip:b{i}->b{j}": "none" for j in range(depth + 1) for i in range(j)}
+    return space.sample(FixedTrial(params))
+
+
+def _interleaved(models: dict[str, nn.Module], x: torch.Tensor, reps: int,
+                 warmup: int) -> dict[str, float]:  # fmt: skip
+    """Median forward + backward ms of each model, in train mode, after ``warmup`` rounds;
+    which model goes first rotates, so that none always runs right after another."""
     for model in models.values():
         model.train()
     for _ in range(warmup):
@@ -238,18 +318,31 @@ def bench_fwd_bwd(reps: int, warmup: int, batch: int) -> dict[str, Any]:
     names = list(models)
     times: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(reps):
-        # rotate which goes first, so that no model always runs right after another
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
             times[name].append(_step(models[name], x))
-    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def bench_transformer(reps: int, warmup: int, batch: int = 16) -> dict[str, Any]:
+    """Built pre-LN transformer vs hand-written nanoGPT-style one, same weights."""
+    torch.manual_seed(0)
+    g = transformer_genotype()
+    (length,), vocab = g.input_shape, g.shapes[g.output][-1]
+    built = build(g)
+    hand = HandGPT(vocab, length, 128, 4, 4)
+    copy_weights(built, hand)
+    x = torch.randint(0, vocab, (batch, length))
+    with torch.no_grad():
+        diff = (built.eval()(x) - hand.eval()(x)).abs().max().item()
+    if diff > 1e-4:
+        raise RuntimeError(f"built and hand-written transformers disagree (max |diff| {diff:.3g})")
+    ms = _interleaved({"built": built, "hand": hand}, x, reps, warmup)
     return {
-        "ratio_fwd_bwd": round(ms["built"] / ms["hand"], 4),
-        "fwd_bwd_built_ms": round(ms["built"], 2),
-        "fwd_bwd_hand_ms": round(ms["hand"], 2),
-        "ratio_vs_inplace": round(ms["built"] / ms["hand_inplace"], 4),
-        "fwd_bwd_hand_inplace_ms": round(ms["hand_inplace"], 2),
-        "max_abs_diff": diff,
+        "ratio_transformer": round(ms["built"] / ms["hand"], 4),
+        "transformer_built_ms": round(ms["built"], 2),
+        "transformer_hand_ms": round(ms["hand"], 2),
+        "transformer_max_abs_diff": diff,
     }
 
 
@@ -306,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     result.update(bench_fwd_bwd(args.reps, args.warmup, args.batch))
+    result.update(bench_transformer(args.reps, args.warmup))
     result.update(bench_build(args.build_reps))
     print(json.dumps(result))
     return 0

@@ -210,6 +210,46 @@ def rezero_mlp(blocks: int = 8, width: int = 64) -> Doc:
     return _doc("rezero_mlp", [40], nodes, edges, "head")
 
 
+def char_gpt(blocks: int = 4, width: int = 128, heads: int = 4) -> Doc:
+    """A pre-LN decoder (GPT-2's block, nanoGPT's layout) for ``pydoc_lm``: 128 characters
+    of a 97-symbol vocabulary in, next-character logits out.
+
+    Block ``b<i>``: ``b<i>_ln1`` (LayerNorm) -> ``b<i>_attn`` (causal self-attention),
+    joined to the stream at ``b<i>_x1`` (``add``), then ``b<i>_ln2`` -> ``b<i>_mlp`` joined at
+    ``b<i>`` (``add``): ``x = x + attn(ln1(x)); x = x + mlp(ln2(x))``.
+    """
+    vocab, length = 97, 128
+    nodes: list[Doc] = [{"id": "embed", "op": "embed", "vocab": vocab, "features": width}]
+    edges: list[Doc] = [{"src": "input", "dst": "embed"}]
+    prev = "embed"
+    for i in range(1, blocks + 1):
+        b = f"b{i}"
+        nodes += [
+            {"id": f"{b}_ln1", "op": "layernorm"},
+            {"id": f"{b}_attn", "op": "attn", "heads": heads},
+            {"id": f"{b}_x1", "op": "identity"},
+            {"id": f"{b}_ln2", "op": "layernorm"},
+            {"id": f"{b}_mlp", "op": "mlp", "ratio": 4},
+            {"id": b, "op": "identity"},
+        ]
+        edges += [
+            {"src": prev, "dst": f"{b}_ln1"},
+            {"src": f"{b}_ln1", "dst": f"{b}_attn"},
+            {"src": prev, "dst": f"{b}_x1"},
+            {"src": f"{b}_attn", "dst": f"{b}_x1", "kind": "add"},
+            {"src": f"{b}_x1", "dst": f"{b}_ln2"},
+            {"src": f"{b}_ln2", "dst": f"{b}_mlp"},
+            {"src": f"{b}_x1", "dst": b},
+            {"src": f"{b}_mlp", "dst": b, "kind": "add"},
+        ]
+        prev = b
+    nodes += [{"id": "ln_f", "op": "layernorm"}, {"id": "head", "op": "lm_head", "classes": vocab}]
+    edges += [{"src": prev, "dst": "ln_f"}, {"src": "ln_f", "dst": "head"}]
+    doc = _doc("char_gpt", [length], nodes, edges, "head")
+    doc["input"]["domain"] = "sequence"
+    return doc
+
+
 #: file stem -> (document builder, one-line description for the README).
 EXAMPLES: dict[str, tuple[Callable[[], Doc], str]] = {
     "resnet20": (
@@ -238,6 +278,11 @@ EXAMPLES: dict[str, tuple[Callable[[], Doc], str]] = {
         rezero_mlp,
         "ReZero residual MLP on [40] vectors: 8 blocks, branch through `scaled` edges "
         "with init 0.",
+    ),
+    "char_gpt": (
+        char_gpt,
+        "Pre-LN character-level decoder for `pydoc_lm` (nanoGPT's layout): 128 token ids "
+        "-> [128, 97] logits, 4 blocks of width 128, 4 heads; 832,512 parameters.",
     ),
 }
 

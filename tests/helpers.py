@@ -62,12 +62,15 @@ STRIDE_OPS = {
     *(o for o in SIGNAL_BODY_OPS if o not in ("relu", "identity")),
 }
 CHANNEL_OPS = STRIDE_OPS - {"maxpool3x3", "avgpool3x3", "maxpool1d_k3", "avgpool1d_k3"}
+#: a sequence genotype's body: widths stay even, so two heads divide every width
+SEQUENCE_BODY_OPS = ["attn", "mlp", "layernorm", "rmsnorm", "relu", "identity", "lm_head"]
 #: The input shape and the heads of random genotypes, per domain.
-SHAPES = {"vector": [1], "signal": [1, 12], "image": [1, 8, 8]}
+SHAPES = {"vector": [1], "signal": [1, 12], "image": [1, 8, 8], "sequence": [1]}
 HEADS = {
     "vector": ["linear_head"],
     "signal": ["gap1d_linear", "flatten1d_linear"],
     "image": ["gap_linear", "conv1x1_head"],
+    "sequence": ["lm_head", "pool_head"],
 }
 
 
@@ -202,11 +205,11 @@ def genotype_docs(
     kinds: list[str] = KINDS,
     ops: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A random valid genotype document (vector, signal or image), with every kind and align."""
+    """A random valid genotype document (vector, signal, image or, asked for, a sequence of
+    token ids embedded first), with every kind and align."""
     domain = domain or draw(st.sampled_from(["vector", "signal", "image"]))
-    body_ops = ops or {"image": IMAGE_BODY_OPS, "signal": SIGNAL_BODY_OPS}.get(
-        domain, VECTOR_BODY_OPS
-    )
+    body_ops = ops or {"image": IMAGE_BODY_OPS, "signal": SIGNAL_BODY_OPS,
+                       "sequence": SEQUENCE_BODY_OPS}.get(domain, VECTOR_BODY_OPS)  # fmt: skip
     shape = [draw(st.integers(2, 4) if domain != "vector" else st.integers(3, 8))]
     shape += SHAPES[domain][1:]
     n = draw(st.integers(1, max_nodes))
@@ -214,6 +217,11 @@ def genotype_docs(
     edges: list[dict[str, Any]] = []
     strides = 0
     ids = ["input"]
+    if domain == "sequence":  # token ids feed only the embedding
+        width = draw(st.sampled_from([2, 4, 6]))
+        nodes.append({"id": "e", "op": "embed", "vocab": 5, "features": width})
+        edges.append({"src": "input", "dst": "e"})
+        ids = ["e"]
     for i in range(n):
         op = draw(st.sampled_from(body_ops))
         if op == "upsample2x" and strides < 0:
@@ -223,6 +231,10 @@ def genotype_docs(
             node["channels"] = draw(st.integers(1, 6))
         if op in WIDTH_OPS:
             node["features"] = draw(st.integers(1, 9))
+        if op == "attn":
+            node["heads"] = 2
+        if op == "lm_head":
+            node["classes"] = draw(st.sampled_from([2, 4, 6]))
         if op in STRIDE_OPS and strides < 2 and draw(st.booleans()):
             node["stride"] = 2
             strides += 1
@@ -240,7 +252,7 @@ def genotype_docs(
     edges += [_edge(draw, src, "head", kinds, src == ids[-1]) for src in sources]
     doc = {
         "schema": 1,
-        "input": {"shape": shape},
+        "input": {"shape": shape, **({"domain": "sequence"} if domain == "sequence" else {})},
         "nodes": nodes,
         "edges": edges,
         "output": "head",
@@ -305,3 +317,69 @@ def finishes(work: Callable[[], T], seconds: float = 10.0) -> T | NasSkipError:
     if isinstance(result, NasSkipError):
         assert "\n" not in str(result) and len(str(result)) < 400, str(result)
     return result  # type: ignore[no-any-return]
+
+
+#: a tiny transformer space for tests: 1-2 blocks of width 16 (``{dataset}``: pydoc_lm or
+#: mqar), every residual design searchable
+TINY_TRANSFORMER = """
+name: {name}
+description: a tiny transformer space for tests
+domain: sequence
+dataset: {dataset}
+family: transformer
+skeleton:
+  depth: {{low: 1, high: 2}}
+  width: 16
+  heads: 2
+  mlp_ratio: 2
+  norm: [layernorm, rmsnorm]
+  placements: [pre, post]
+  residuals: [add, scaled]
+  hop_window: 2
+  skip_kinds: [none, add]
+train:
+  optimizer: adamw
+  lr: 0.003
+  batch_size: 64
+  grad_clip: 1.0
+"""
+
+
+def write_transformer_space(folder: Path, dataset: str = "pydoc_lm", name: str = "ttf") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(TINY_TRANSFORMER.format(name=name, dataset=dataset))
+    return path
+
+
+def transformer_doc(design: str = "pre", depth: int = 2, length: int = 12, vocab: int = 10,
+                    width: int = 8) -> dict[str, Any]:  # fmt: skip
+    """A small decoder genotype: pre-LN (``design`` "pre") or post-LN blocks with an
+    ``add`` residual per sublayer, a final norm and a per-token head."""
+    nodes: list[dict[str, Any]] = [{"id": "e", "op": "embed", "vocab": vocab, "features": width}]
+    edges: list[dict[str, Any]] = [{"src": "input", "dst": "e"}]
+    x = "e"
+    for b in range(depth):
+        for sub, op in (("a", {"op": "attn", "heads": 2}), ("m", {"op": "mlp", "ratio": 2})):
+            f, r = f"b{b}{sub}", f"b{b}{sub}_res"
+            h = x
+            if design == "pre":
+                h = f"b{b}{sub}_norm"
+                nodes.append({"id": h, "op": "layernorm"})
+                edges.append({"src": x, "dst": h})
+            nodes += [
+                {"id": f, **op},
+                {"id": r, "op": "layernorm" if design == "post" else "identity"},
+            ]
+            edges += [
+                {"src": h, "dst": f},
+                {"src": x, "dst": r},
+                {"src": f, "dst": r, "kind": "add"},
+            ]
+            x = r
+    nodes += [
+        {"id": "norm_f", "op": "layernorm"},
+        {"id": "head", "op": "lm_head", "classes": vocab},
+    ]
+    edges += [{"src": x, "dst": "norm_f"}, {"src": "norm_f", "dst": "head"}]
+    return {"schema": 1, "input": {"shape": [length], "domain": "sequence"}, "nodes": nodes,
+            "edges": edges, "output": "head"}  # fmt: skip

@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas_skip import Genotype, build
@@ -25,8 +26,10 @@ from nas_skip.genotype import costs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "genotypes"
-NAMES = ["resnet20", "resnet56", "densenet_block", "unet_small", "highway_mlp", "rezero_mlp"]
+NAMES = ["resnet20", "resnet56", "densenet_block", "unet_small", "highway_mlp", "rezero_mlp",
+         "char_gpt"]  # fmt: skip
 OUTPUT_SHAPES = {
+    "char_gpt": (128, 97),
     "resnet20": (10,),
     "resnet56": (10,),
     "densenet_block": (10,),
@@ -42,6 +45,13 @@ def load(name: str) -> Genotype:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return Genotype.from_json((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def example(g: Genotype, n: int) -> torch.Tensor:
+    """A batch of ``n`` inputs: token ids for a sequence genotype, else Gaussian noise."""
+    if g.sequence:
+        return torch.randint(0, 97, (n, *g.input_shape))
+    return torch.randn(n, *g.input_shape)
 
 
 def n_params(model: nn.Module) -> int:
@@ -163,8 +173,7 @@ def test_example_forward_backward(name: str) -> None:
     g = load(name)
     torch.manual_seed(0)
     model = build(g).train()
-    x = torch.randn(2, *g.input_shape)
-    out = model(x)
+    out = model(example(g, 2))
     assert out.shape == (2, *OUTPUT_SHAPES[name])
     out.square().mean().backward()
     for key, p in model.named_parameters():
@@ -183,8 +192,8 @@ def test_analytic_flops_match_flop_counter(name: str) -> None:
     g = load(name)
     model = build(g).eval()  # eval: batch norm takes a batch of one
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.randn(1, *g.input_shape))
+    with counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):  # attention counted
+        model(example(g, 1))
     assert sum(c.flops for c in costs(g)) == counter.get_total_flops()
 
 

@@ -28,7 +28,7 @@ def round_trip(g: Genotype, tmp_path: Path) -> None:
     exported = import_source(source, tmp_path).Net()
     assert list(exported.state_dict()) == list(built.state_dict())
     exported.load_state_dict(built.state_dict())
-    x = torch.randn(2, *g.input_shape)
+    x = torch.randint(0, 5, (2, *g.input_shape)) if g.sequence else torch.randn(2, *g.input_shape)
     for mode in ("train", "eval"):
         getattr(built, mode)()
         getattr(exported, mode)()
@@ -64,6 +64,16 @@ def test_random_image_genotypes(doc: dict[str, Any], tmp_path: Path) -> None:
 )
 @given(doc=genotype_docs(domain="signal"))
 def test_random_signal_genotypes(doc: dict[str, Any], tmp_path: Path) -> None:
+    round_trip(Genotype.from_json(doc), tmp_path)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(doc=genotype_docs(domain="sequence"))
+def test_random_sequence_genotypes(doc: dict[str, Any], tmp_path: Path) -> None:
     round_trip(Genotype.from_json(doc), tmp_path)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 from helpers import chain
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas_skip import Genotype, build
@@ -22,7 +23,19 @@ PARAMS: dict[str, dict[str, Any]] = {
     "features": {"features": 7},
     "classes": {"classes": 5},
     "stride": {"stride": 2},
+    "vocab": {"vocab": 10},
+    "heads": {"heads": 2},
+    "ratio": {"ratio": 2},
 }
+#: a sequence genotype's token ids (length 12, vocabulary 10), embedded to width 8
+EMBED = {"id": "e", "op": "embed", "vocab": 10, "features": 8}
+
+
+def sequence(*nodes: dict[str, Any]) -> dict[str, Any]:
+    """A sequence genotype document: token ids -> the embedding -> ``nodes`` in a chain."""
+    doc = chain([12], EMBED, *nodes)
+    doc["input"]["domain"] = "sequence"
+    return doc
 
 
 def op_doc(name: str) -> dict[str, Any]:
@@ -31,6 +44,12 @@ def op_doc(name: str) -> dict[str, Any]:
     for key in spec.params:
         params.update(PARAMS[key] if key in PARAMS else {})
     params = {k: v for k, v in params.items() if k in spec.params}
+    if spec.domain == "tokens":
+        doc = chain([12], {"id": "n", "op": name, **params, "features": 8})
+        doc["input"]["domain"] = "sequence"
+        return doc
+    if spec.domain == "sequence":
+        return sequence({"id": "n", "op": name, **params})
     shape = {"image": [3, 8, 8], "any": [3, 8, 8], "signal": [3, 11], "vector": [9]}
     return chain(shape[spec.domain], {"id": "n", "op": name, **params})
 
@@ -39,16 +58,23 @@ def check(g: Genotype, batch: int = 2) -> torch.Tensor:
     """Forward + backward; every parameter gets a gradient; analytic costs equal torch's."""
     torch.manual_seed(0)
     model = build(g)
-    x = torch.randn(batch, *g.input_shape, requires_grad=True)
+
+    def example(n: int) -> torch.Tensor:
+        if g.sequence:  # token ids: no gradient to check at the input
+            return torch.randint(0, 10, (n, *g.input_shape))
+        return torch.randn(n, *g.input_shape, requires_grad=True)
+
+    x = example(batch)
     y = model(x)
     assert tuple(y.shape) == (batch, *g.shapes[g.output])
     y.float().pow(2).mean().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert g.sequence or (x.grad is not None and torch.isfinite(x.grad).all())
     for name, p in model.named_parameters():
         assert p.grad is not None, name
     assert sum(c.params for c in costs(g)) == sum(p.numel() for p in model.parameters())
-    with FlopCounterMode(display=False) as counter:
-        model(torch.randn(1, *g.input_shape))
+    # attention through the math kernel: the counter counts no FLOPs of the fused CPU one
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        model(example(1))
     assert sum(c.flops for c in costs(g)) == counter.get_total_flops()
     return y
 
@@ -56,6 +82,22 @@ def check(g: Genotype, batch: int = 2) -> torch.Tensor:
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_every_op_runs_forward_and_backward(name: str) -> None:
     check(Genotype.from_json(op_doc(name)))
+
+
+def validated(
+    doc: dict[str, Any], kind: str, align: str, wide: bool, edge: str
+) -> Genotype | None:
+    """The genotype of ``doc`` whose skip ``edge`` has ``kind`` and ``align``; None where a
+    ``wide`` source cannot be zero-padded into an additive merge (refused, naming the
+    edge); a ``none`` skip leaves its source dead (pruned with a warning)."""
+    if wide and MERGES[kind].role == "additive" and align != "projection":
+        with pytest.raises(Exception, match=f"edge {edge}: align .* cannot zero-pad"):
+            Genotype.from_json(doc)
+        return None
+    if kind == "none":
+        with pytest.warns(UserWarning, match="pruned dead nodes"):
+            return Genotype.from_json(doc)
+    return Genotype.from_json(doc)
 
 
 @pytest.mark.parametrize("kind", sorted(MERGES))
@@ -83,17 +125,9 @@ def test_every_merge_and_align(kind: str, align: str, source: str) -> None:
     # s feeds b through input, so b's main input is the raw image
     doc["edges"][1] = {"src": "input", "dst": "b"}
     doc["edges"].append({"src": "s", "dst": "o", "kind": kind, "align": align})
-    wider = source == "wide" and MERGES[kind].role == "additive" and align != "projection"
-    if wider:
-        with pytest.raises(Exception, match="edge s -> o: align .* cannot zero-pad"):
-            Genotype.from_json(doc)
-        return
-    if kind == "none":
-        with pytest.warns(UserWarning, match="pruned dead nodes"):
-            g = Genotype.from_json(doc)
-    else:
-        g = Genotype.from_json(doc)
-    check(g)
+    g = validated(doc, kind, align, source == "wide", "s -> o")
+    if g is not None:
+        check(g)
 
 
 @pytest.mark.parametrize("head", ["gap1d_linear", "flatten1d_linear"])
@@ -120,19 +154,91 @@ def test_every_merge_and_align_on_signals_into_a_head(
     )
     doc["edges"][1] = {"src": "input", "dst": "b"}
     doc["edges"].append({"src": "a", "dst": "h", "kind": kind, "align": align})
-    if source == "wide" and MERGES[kind].role == "additive" and align != "projection":
-        with pytest.raises(Exception, match="edge a -> h: align .* cannot zero-pad"):
-            Genotype.from_json(doc)
+    g = validated(doc, kind, align, source == "wide", "a -> h")
+    if g is None:
         return
-    if kind == "none":
-        with pytest.warns(UserWarning, match="pruned dead nodes"):
-            g = Genotype.from_json(doc)
-    else:
-        g = Genotype.from_json(doc)
     widths = {"same": 4, "narrow": 2, "wide": 6, "longer": 3, "shorter": 3}
     base = 4 + widths[source] if kind in ("seq", "concat") else 4
     assert g.plans["h"].merged == (base, 4 if b_stride == 2 else 8)
     check(g)
+
+
+@pytest.mark.parametrize("kind", sorted(MERGES))
+@pytest.mark.parametrize("align", ALIGNS)
+@pytest.mark.parametrize("source", ["same", "narrow", "wide"])
+def test_every_merge_and_align_on_sequences(kind: str, align: str, source: str) -> None:
+    # the skip source a, (12, 8) or narrower or wider, joins o, whose main input is b (12, 8):
+    # features are the last axis, so concat, zero-pad and projection work on it
+    a_node = {
+        "same": {"op": "attn", "heads": 2},
+        "narrow": {"op": "lm_head", "classes": 4},
+        "wide": {"op": "lm_head", "classes": 12},
+    }[source]
+    doc = sequence(
+        {"id": "a", **a_node},
+        {"id": "b", "op": "layernorm"},
+        {"id": "o", "op": "identity"},
+        {"id": "h", "op": "lm_head", "classes": 3},
+    )
+    doc["edges"][2] = {"src": "e", "dst": "b"}
+    doc["edges"].append({"src": "a", "dst": "o", "kind": kind, "align": align})
+    g = validated(doc, kind, align, source == "wide", "a -> o")
+    if g is None:
+        return
+    widths = {"same": 8, "narrow": 4, "wide": 12}
+    assert g.plans["o"].merged == (12, 8 + widths[source] if kind in ("seq", "concat") else 8)
+    check(g)
+
+
+def test_sequence_merges_compute_their_semantics_on_the_feature_axis() -> None:
+    # o = b + zero-padded a: the padding is on the features (last axis), not the positions
+    doc = sequence(
+        {"id": "a", "op": "lm_head", "classes": 5},
+        {"id": "b", "op": "layernorm"},
+        {"id": "o", "op": "identity"},
+    )
+    doc["edges"][2] = {"src": "e", "dst": "b"}
+    doc["edges"].append({"src": "a", "dst": "o", "kind": "add"})
+    g = Genotype.from_json(doc)
+    model = build(g).eval()
+    x = torch.randint(0, 10, (2, 12))
+    e = model.e(x)
+    a, b = model.a(e), model.b(e)
+    expected = b + torch.nn.functional.pad(a, (0, 3))
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_token_ids_feed_only_an_embedding() -> None:
+    with pytest.raises(Exception, match="node 'n': the input holds token ids, .* not op 'relu'"):
+        Genotype.from_json(op_doc("relu") | {"input": {"shape": [12], "domain": "sequence"}})
+    doc = sequence({"id": "o", "op": "layernorm"})
+    doc["edges"].append({"src": "input", "dst": "o", "kind": "add"})
+    with pytest.raises(Exception, match="node 'o': the input holds token ids"):
+        Genotype.from_json(doc)
+    with pytest.raises(Exception, match="op 'embed' takes tokens input"):
+        Genotype.from_json(chain([12, 8], {"id": "n", "op": "embed", "vocab": 3, "features": 4}))
+
+
+@pytest.mark.parametrize(
+    ("shape", "domain", "message"),
+    [
+        ([12, 8], "sequence", "a sequence input holds token ids, shape \\[length\\]"),
+        ([12], "text", "input.domain: must be 'sequence'"),
+        ([12], 3, "input.domain: must be 'sequence'"),
+    ],
+)
+def test_a_sequence_input_is_refused_unless_it_holds_token_ids(
+    shape: list[int], domain: Any, message: str
+) -> None:
+    doc = sequence({"id": "h", "op": "lm_head", "classes": 3})
+    doc["input"] = {"shape": shape, "domain": domain}
+    with pytest.raises(Exception, match=message):
+        Genotype.from_json(doc)
+
+
+def test_sequence_lengths_never_align_and_heads_must_divide_the_width() -> None:
+    with pytest.raises(Exception, match="3 heads do not divide the width 8"):
+        Genotype.from_json(sequence({"id": "n", "op": "attn", "heads": 3}))
 
 
 def test_zero_pad_shortcut_on_signals_subsamples_and_pads() -> None:

@@ -105,8 +105,9 @@ def test_bench_compile_quick_prints_one_json_line() -> None:
         "fwd_bwd_hand_ms",
         "build_200_ms",
         "build_200_warm_ms",
+        "ratio_transformer",
     }
     assert keys <= set(figures)
     assert figures["threads"] == 1
-    assert figures["max_abs_diff"] <= 1e-4
+    assert figures["max_abs_diff"] <= 1e-4 and figures["transformer_max_abs_diff"] <= 1e-4
     assert figures["ratio_fwd_bwd"] > 0 and figures["build_200_ms"] > 0

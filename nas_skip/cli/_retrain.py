@@ -52,7 +52,7 @@ def retrain(
     done = run_retrain(storage or default_storage(), study, trial, epochs, seeds, threads,
                        data_dir, out)  # fmt: skip
     r = done.record
-    metric = "mIoU" if r["metric"] == "mIoU" else "acc"
+    metric = {"mIoU": "mIoU", "bpc": "bpc"}.get(r["metric"], "acc")
     table = Table(title=f"{study}: retrained", header_style="bold")
     for name in ("trial", "search", f"val {metric}", f"test {metric}", "seeds", "epochs"):
         table.add_column(name, justify="right")

@@ -267,7 +267,7 @@ def search(
     result = run_search(config, log_file=log_file)
     if result.stale:
         console.print(f"marked {result.stale} trials of a dead run FAIL", soft_wrap=True)
-    console.print(summary_table(result.study, config.objectives))
+    console.print(summary_table(result.study, result.objectives))
     console.print(
         f"{result.finished} finished ({result.duplicates} duplicates, {result.pruned} pruned "
         f"of which {result.diverged} diverged), "

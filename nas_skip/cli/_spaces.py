@@ -92,7 +92,10 @@ def spaces(
 
 
 def _domain_of(g: Genotype) -> str:
-    """The data a genotype takes: vectors, signals, images, or images to per-pixel classes."""
+    """The data a genotype takes: vectors, signals, images, images to per-pixel classes, or
+    token ids."""
+    if g.sequence:
+        return "sequence"
     if len(g.input_shape) < 3:
         return "vector" if len(g.input_shape) == 1 else "signal"
     return "segmentation" if len(g.shapes[g.output]) == 3 else "image"
@@ -165,9 +168,12 @@ def train(
     data = load_dataset(dataset, _domain_of(g), data_dir)
     result = train_to_dir(g, data, config, out, progress=True)
     score = "mIoU" if data.task == "segmentation" else "accuracy"
+    bpc = ""
+    if result.val_bpc is not None and result.test_bpc is not None:  # a language model
+        bpc = f"   validation bpc: {result.val_bpc:.4f}   test bpc: {result.test_bpc:.4f}"
     for line in (
         f"validation {score}: {result.val_accuracy:.4f}   "
-        f"test {score}: {result.test_accuracy:.4f}",
+        f"test {score}: {result.test_accuracy:.4f}{bpc}",
         f"training error: {result.train_error:.4f}   train time: {result.train_seconds:.1f} s"
         if result.train_error is not None
         else f"train time: {result.train_seconds:.1f} s",

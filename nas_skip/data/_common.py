@@ -125,21 +125,30 @@ def make_dataset(
     domain: str,
     num_classes: int,
     splits: tuple[tuple[np.ndarray, np.ndarray], ...],
+    task: str = "",
 ) -> Dataset:
     """Wrap numpy splits as a :class:`Dataset` of float32 inputs and int64 labels.
+
+    Inputs of the ``sequence`` domain are token ids and become int64 instead.
 
     Args:
         name: the dataset name.
         domain: one of ``DATA_DOMAINS``.
-        num_classes: number of classes (background included for segmentation).
+        num_classes: number of classes (background included for segmentation; the
+            vocabulary size for sequence datasets).
         splits: ``(x, y)`` for train, val and test, already shaped for ``domain``.
+        task: one of ``TASKS``; empty for the domain's default (see :class:`Dataset`).
 
     Returns:
         The dataset; tensors own their memory (no view into a cache file).
+
+    Raises:
+        ValueError: ``task`` is not one of ``TASKS``.
     """
+    x_dtype = np.int64 if domain == "sequence" else np.float32
     (xtr, ytr), (xva, yva), (xte, yte) = (
         (
-            torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(x, dtype=x_dtype)),
             torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
         )
         for x, y in splits
@@ -155,4 +164,5 @@ def make_dataset(
         y_val=yva,
         x_test=xte,
         y_test=yte,
+        task=task,
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from nas_skip.data import loaders
-from nas_skip.data._base import DATA_DOMAINS, Dataset
+from nas_skip.data import loaders, text
+from nas_skip.data._base import DATA_DOMAINS, TASKS, Dataset
 from nas_skip.data._common import DatasetError, make_dataset, resolve_cache_dir
 from nas_skip.data._files import FileRef, file_ref, looks_like_file, read_npz, read_table, stamp
 from nas_skip.data._folder import folder_facts, read_folder
@@ -31,6 +32,7 @@ class DatasetInfo:
     needs_data_dir: bool  # read from local files rather than generated or shipped
     loader: Loader = field(repr=False)
     notes: str = ""  # how the splits were made, when people should know (file datasets)
+    task: str = "classification"  # one of TASKS: what the labels mean and how it is scored
 
     @property
     def default_domain(self) -> str:
@@ -47,7 +49,10 @@ class DatasetInfo:
             shapes = f"domains {shapes}"
         sizes = "/".join(str(n) for n in self.sizes)
         notes = f"; {self.notes}" if self.notes else ""
-        return (f"dataset {self.name}: {shapes}, {self.num_classes} classes, "
+        sequence = self.domains == ("sequence",)  # the classes are the vocabulary
+        classes = f"vocabulary {self.num_classes}" if sequence else f"{self.num_classes} classes"
+        task = "" if self.task in ("classification", "segmentation") else f", task {self.task}"
+        return (f"dataset {self.name}: {shapes}, {classes}{task}, "
                 f"{sizes} train/val/test{notes}")  # fmt: skip
 
 
@@ -105,6 +110,34 @@ DATASETS: dict[str, DatasetInfo] = {
             (4000, 1000, 1000),
             False,
             loaders.load_shapes_seg,
+            task="segmentation",
+        ),
+        DatasetInfo(
+            "pydoc_lm",
+            "characters of CPython's pydoc topics (English prose and code), 128-character "
+            "windows, split by position",
+            ("sequence",),
+            {"sequence": (text.PYDOC_LENGTH,)},
+            text.PYDOC_VOCAB,
+            text.pydoc_lm_sizes(),  # the text differs a little between Python versions
+            False,
+            loaders.load_pydoc_lm,
+            f"text of Python {sys.version_info[0]}.{sys.version_info[1]}'s pydoc_data, "
+            f"{text.pydoc_length()} characters, next-character targets",
+            task="language_model",
+        ),
+        DatasetInfo(
+            "mqar",
+            "multi-query associative recall (Zoology): 8 key-value pairs, then 48 keys to "
+            "answer with their values",
+            ("sequence",),
+            {"sequence": (text.MQAR_LENGTH,)},
+            text.MQAR_VOCAB,
+            text.MQAR_SIZES,
+            False,
+            loaders.load_mqar,
+            "only the 48 queries are scored",
+            task="token_classification",
         ),
         DatasetInfo(
             "cifar10",
@@ -158,8 +191,9 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
     )
 }
-# every domain named above must be one the search spaces know
+# every domain and task named above must be one the search spaces and the trainer know
 assert all(set(i.domains) <= set(DATA_DOMAINS) for i in DATASETS.values())
+assert all(i.task in TASKS for i in DATASETS.values())
 
 
 def list_datasets() -> list[str]:
@@ -190,6 +224,7 @@ def provide(name: str, data: Dataset) -> None:
         sizes,
         False,
         lambda domain, data_dir, cache_dir: data,
+        task=data.task,
     )
 
 

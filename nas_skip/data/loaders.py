@@ -6,9 +6,10 @@ resolved cache folder), returns the split :class:`Dataset`, and raises
 :class:`DatasetError` when the cache folder cannot be written; so each docstring says
 only what its dataset is.
 
-Nothing here downloads: MNIST-1D and the shape tasks are generated from fixed seeds and
-cached as .npz, digits ships inside scikit-learn, and the torchvision datasets are read
-from files the user already has. Heavy or optional packages are imported inside the
+Nothing here downloads: MNIST-1D, the shape tasks and mqar are generated from fixed seeds
+and cached as .npz, digits ships inside scikit-learn, pydoc_lm is read from the pydoc
+topics of the running Python, and the torchvision datasets are read from files the user
+already has. Heavy or optional packages are imported inside the
 loader that needs them, so ``import nas_skip.data`` stays light.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nas_skip.data import shapes as _shapes
+from nas_skip.data import text as _text
 from nas_skip.data._base import Dataset
 from nas_skip.data._common import (
     Arrays,
@@ -154,3 +156,36 @@ def load_shapes(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
 def load_shapes_seg(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
     """Shape segmentation, (3, 32, 32) -> (32, 32), background + 5 kinds: 4000 / 1000 / 1000."""
     return _load_shapes("shapes_seg", True, domain, cache_dir)
+
+
+# --- sequences: pydoc_lm and mqar ------------------------------------------------------
+
+
+def _sequence_splits(arrays: Arrays) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    return tuple((arrays[f"x_{s}"], arrays[f"y_{s}"]) for s in ("train", "val", "test"))
+
+
+def load_pydoc_lm(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
+    """Characters of CPython's pydoc topics, sequence (128,) -> next character (128,),
+    vocabulary 97, task language_model; windows split by position (90% / 5% / 5%).
+
+    The cache file is named by the recipe's version and a hash of the text, so Pythons
+    whose documentation differs never share one.
+    """
+    text = _text.pydoc_text()
+    path = cache_dir / f"pydoc_lm_v{_text.PYDOC_VERSION}_{_text.text_digest(text)}.npz"
+    arrays = cached_arrays(path, SPLIT_KEYS, lambda: _text.make_pydoc_lm(text))
+    return make_dataset(
+        "pydoc_lm", domain, _text.PYDOC_VOCAB, _sequence_splits(arrays), task="language_model"
+    )
+
+
+def load_mqar(domain: str, data_dir: Path | None, cache_dir: Path) -> Dataset:
+    """Multi-query associative recall, sequence (64,) -> value per query (64,), vocabulary
+    64, task token_classification (the 16 prefix positions are not scored): 8000 / 1000 /
+    1000."""
+    path = cache_dir / f"mqar_v{_text.MQAR_VERSION}.npz"
+    arrays = cached_arrays(path, SPLIT_KEYS, lambda: _text.generate_mqar())
+    return make_dataset(
+        "mqar", domain, _text.MQAR_VOCAB, _sequence_splits(arrays), task="token_classification"
+    )

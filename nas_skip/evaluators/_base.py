@@ -20,7 +20,7 @@ Reporter = Callable[[int, "EpochMetrics"], None]
 
 #: The metrics a trial stores as user attributes, when its evaluator gives them
 METRICS = ("val_accuracy", "test_accuracy", "train_error", "val_loss", "test_loss",
-           "latency_ms", "train_seconds", "epochs")  # fmt: skip
+           "latency_ms", "train_seconds", "epochs", "val_bpc", "test_bpc")  # fmt: skip
 
 
 class EvaluatorError(NasSkipError):

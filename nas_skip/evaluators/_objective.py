@@ -37,9 +37,12 @@ def objective_names(n: int) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Reported:
     """What a report of the user's function hands the pruner (as training's per-epoch
-    metrics do: the pruner reads ``val_accuracy``, the value to prune on)."""
+    metrics do: the pruner reads ``value(objective)``, the value to prune on)."""
 
     val_accuracy: float
+
+    def value(self, objective: str) -> float:
+        return self.val_accuracy
 
 
 class ObjectiveEvaluator(Evaluator):

@@ -49,7 +49,8 @@ class TrainEvaluator(Evaluator):
                              train_error=self.train_error, **trial.hparams)  # fmt: skip
         result, model = fit(trial.genotype, self.data, config, trial.report)
         metrics = result.to_dict()
-        return Evaluation({name: metrics[name] for name in METRICS}, model)
+        # None: a metric of another task (bits per character are a language model's)
+        return Evaluation({n: metrics[n] for n in METRICS if metrics.get(n) is not None}, model)
 
 
 def check_train(space: Space) -> None:

@@ -21,7 +21,17 @@ from nas_skip.genotype._parse import (
     parse_document,
 )
 from nas_skip.merges import MERGES, Shortcut, make_shortcut
-from nas_skip.ops import DOMAINS, MAX_ELEMENTS, OPS, Shape, elements, ops_for
+from nas_skip.ops import (
+    DOMAINS,
+    MAX_ELEMENTS,
+    OPS,
+    SEQUENCE,
+    TOKENS,
+    Shape,
+    domain_of,
+    elements,
+    ops_for,
+)
 
 _Repaired = dict[tuple[str, str], Edge]  # (src, dst) -> the edge with align projection
 
@@ -66,8 +76,12 @@ class Genotype:
         name: str | None = None,
         *,
         repair: bool = False,
+        sequence: bool = False,
     ) -> None:
         self.input_shape: Shape = tuple(input_shape)
+        #: whether the input holds token ids and rank-2 tensors are (L, W) sequences with
+        #: the feature axis last (``"domain": "sequence"``)
+        self.sequence = sequence
         # with repair: the edges switched to projection (None: an edge that fails is an error)
         repaired: _Repaired | None = {} if repair else None
         self.name = name
@@ -128,16 +142,27 @@ class Genotype:
     def _merge(self, e: Edge, dst: Shape, spatial_only: bool, repaired: _Repaired | None) -> Merge:
         """Align edge ``e``'s source to ``dst``; when repairing, an align that cannot fit
         the shapes becomes ``projection`` (the edge is recorded in ``repaired``)."""
-        src = self.shapes[e.src]
+        src, last = self.shapes[e.src], self.sequence
         try:
-            return Merge(e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst)))
+            return Merge(
+                e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst), last)
+            )
         except GenotypeError:
             if repaired is None or e.align == "projection":
                 raise
         e = repaired[e.src, e.dst] = replace(e, align="projection")
-        return Merge(e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst)))
+        return Merge(
+            e, make_shortcut(src, dst, e.align, e.name, spatial_only, (e.src, e.dst), last)
+        )
 
     def _infer(self, node: Node, ins: list[Edge], repaired: _Repaired | None) -> None:
+        tokens = self.sequence and any(e.src == INPUT for e in ins)
+        if tokens and (len(ins) > 1 or OPS[node.op].domain != TOKENS):
+            raise GenotypeError(
+                f"node {node.id!r}: the input holds token ids, which feed a tokens op "
+                f"({', '.join(sorted(ops_for(TOKENS)))}) on their own, not op {node.op!r}"
+                + (" merged with other inputs" if len(ins) > 1 else "")
+            )
         base_edges = [e for e in ins if MERGES[e.kind].role == "base"]
         add_edges = [e for e in ins if MERGES[e.kind].role == "additive"]
         base: list[Merge] = []
@@ -148,6 +173,8 @@ class Genotype:
                 base.append(self._merge(e, ref, True, repaired))
             if len(base) == 1:
                 merged = base[0].shortcut.out_shape
+            elif self.sequence and len(ref) == 2:  # (L, W): features last
+                merged = (ref[0], sum(m.shortcut.out_shape[1] for m in base))
             else:
                 width = sum(m.shortcut.out_shape[0] for m in base)
                 merged = (width, *ref[1:])
@@ -157,7 +184,7 @@ class Genotype:
             base.append(Merge(first, Shortcut("identity", merged)))
         additive = tuple(self._merge(e, merged, False, repaired) for e in add_edges)
         spec = OPS[node.op]
-        domain = DOMAINS[len(merged)]
+        domain = TOKENS if tokens else domain_of(len(merged), self.sequence)
         if spec.domain not in (domain, "any"):
             raise GenotypeError(
                 f"node {node.id!r}: op {node.op!r} takes {spec.domain} input, got shape "
@@ -185,8 +212,8 @@ class Genotype:
 
     @property
     def domain(self) -> str:
-        """ "image", "signal" or "vector": the domain of the genotype's input."""
-        return DOMAINS[len(self.input_shape)]
+        """ "image", "signal", "vector" or "sequence": the domain of the genotype's input."""
+        return SEQUENCE if self.sequence else DOMAINS[len(self.input_shape)]
 
     def _key(self) -> str:
         # the order of nodes and edges in a document carries no meaning
@@ -234,8 +261,8 @@ class Genotype:
                 raise GenotypeError("genotype: a number in the JSON has too many digits") from None
             except RecursionError:
                 raise GenotypeError("genotype: the JSON is nested too deeply") from None
-        shape, nodes, edges, output, name = parse_document(doc)
-        return cls(shape, nodes, edges, output, name, repair=repair)
+        shape, sequence, nodes, edges, output, name = parse_document(doc)
+        return cls(shape, nodes, edges, output, name, repair=repair, sequence=sequence)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (a dict); ``from_json(g.to_json()) == g``."""
@@ -243,6 +270,8 @@ class Genotype:
         if self.name is not None:
             doc["name"] = self.name
         doc["input"] = {"shape": list(self.input_shape)}
+        if self.sequence:
+            doc["input"]["domain"] = SEQUENCE
         doc["nodes"] = [{"id": n.id, "op": n.op, **n.params} for n in self.nodes]
         edges = []
         for e in self.edges:
@@ -263,10 +292,13 @@ class Genotype:
     # --- networkx ---------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph[str]:
         """A DiGraph: node attrs ``op``, ``params``, ``shape``; edge attrs ``kind``, ``align``,
-        ``params``; graph attrs ``input_shape``, ``output``, ``name``. Includes ``input``."""
+        ``params``; graph attrs ``input_shape``, ``output``, ``name`` (and ``domain``
+        "sequence" for token input). Includes ``input``."""
         g: nx.DiGraph[str] = nx.DiGraph(
             input_shape=list(self.input_shape), output=self.output, name=self.name
         )
+        if self.sequence:
+            g.graph["domain"] = SEQUENCE
         g.add_node(INPUT, op=INPUT, params={}, shape=self.input_shape)
         for n in self.nodes:
             g.add_node(n.id, op=n.op, params=dict(n.params), shape=self.shapes.get(n.id))
@@ -279,7 +311,10 @@ class Genotype:
         """The inverse of :meth:`to_networkx` (validates like :meth:`from_json`)."""
         doc: dict[str, Any] = {
             "schema": SCHEMA_VERSION,
-            "input": {"shape": list(graph.graph.get("input_shape", []))},
+            "input": {
+                "shape": list(graph.graph.get("input_shape", [])),
+                **({"domain": graph.graph["domain"]} if "domain" in graph.graph else {}),
+            },
             "nodes": [
                 {"id": n, "op": a.get("op"), **a.get("params", {})}
                 for n, a in graph.nodes(data=True)

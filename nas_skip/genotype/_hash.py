@@ -114,7 +114,8 @@ def canonical_form(genotype: Genotype) -> str:
     """The canonical text form that :func:`canonical_hash` digests."""
     ids = [INPUT, *(node.id for node in genotype.nodes)]
     index = {v: i for i, v in enumerate(ids)}
-    labels = [json.dumps(["input", list(genotype.input_shape)])]
+    domain = ["sequence"] if genotype.sequence else []  # v2's form for the others unchanged
+    labels = [json.dumps(["input", list(genotype.input_shape), *domain])]
     for node in genotype.nodes:
         params = sorted(genotype.node_params[node.id].items())
         tag = "output" if node.id == genotype.output else ""

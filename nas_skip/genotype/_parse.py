@@ -14,7 +14,7 @@ from typing import Any
 
 from nas_skip.errors import GenotypeError, brief
 from nas_skip.merges import ALIGNS, MERGES
-from nas_skip.ops import MAX_ELEMENTS, OPS, Param, elements
+from nas_skip.ops import MAX_ELEMENTS, OPS, SEQUENCE, Param, elements
 
 SCHEMA_VERSION = 1
 INPUT = "input"  # the reserved id of the one source
@@ -93,10 +93,23 @@ def check_params(
     return full
 
 
-def parse_input_shape(doc: Any) -> tuple[int, ...]:
-    if not isinstance(doc, Mapping) or set(doc) != {"shape"}:
-        raise GenotypeError("input: must be an object with one key 'shape'")
+def parse_input(doc: Any) -> tuple[tuple[int, ...], bool]:
+    """The input's shape, and whether it holds token ids (``"domain": "sequence"``)."""
+    if not isinstance(doc, Mapping) or "shape" not in doc or not set(doc) <= {"shape", "domain"}:
+        raise GenotypeError(
+            "input: must be an object with the key 'shape' (and 'domain': 'sequence' for "
+            "token ids)"
+        )
     shape = doc["shape"]
+    sequence = "domain" in doc
+    if sequence and doc["domain"] != SEQUENCE:
+        raise GenotypeError(
+            f"input.domain: must be 'sequence' (token ids) or left out, got {brief(doc['domain'])}"
+        )
+    if sequence and not (isinstance(shape, list | tuple) and len(shape) == 1):
+        raise GenotypeError(
+            f"input.shape: a sequence input holds token ids, shape [length], got {brief(shape)}"
+        )
     if (
         not isinstance(shape, list | tuple)
         or len(shape) not in (1, 2, 3)
@@ -111,7 +124,7 @@ def parse_input_shape(doc: Any) -> tuple[int, ...]:
             f"input.shape: {brief(shape)} holds more than {MAX_ELEMENTS:,} elements, more than "
             "a tensor can index"
         )
-    return tuple(shape)
+    return tuple(shape), sequence
 
 
 def parse_node(doc: Any, index: int) -> Node:
@@ -159,8 +172,11 @@ def parse_edge(doc: Any, index: int, ids: set[str]) -> Edge:
     return Edge(src, dst, kind, align, params)
 
 
-def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], str, str | None]:
-    """Check a genotype document's structure; return (input shape, nodes, edges, output, name)."""
+def parse_document(
+    doc: Any,
+) -> tuple[tuple[int, ...], bool, list[Node], list[Edge], str, str | None]:
+    """Check a genotype document's structure; return (input shape, whether the input holds
+    token ids, nodes, edges, output, name)."""
     if not isinstance(doc, Mapping):
         raise GenotypeError("genotype: must be a JSON object")
     unknown = [k for k in doc if k not in _TOP_KEYS]
@@ -178,7 +194,7 @@ def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], s
     name = doc.get("name")
     if name is not None and not isinstance(name, str):
         raise GenotypeError(f"name: must be a string, got {brief(name)}")
-    shape = parse_input_shape(doc["input"])
+    shape, sequence = parse_input(doc["input"])
     for key in ("nodes", "edges"):
         if not isinstance(doc[key], list):
             raise GenotypeError(f"{key}: must be a list")
@@ -201,4 +217,4 @@ def parse_document(doc: Any) -> tuple[tuple[int, ...], list[Node], list[Edge], s
     output = doc["output"]
     if not isinstance(output, str) or output not in seen:
         raise GenotypeError(f"output: {brief(output)} is not a node (nodes: {_choices(seen)})")
-    return shape, nodes, edges, output, name
+    return shape, sequence, nodes, edges, output, name

@@ -53,7 +53,8 @@ def costs(genotype: Genotype) -> list[NodeCost]:
             p, f = p + merge.shortcut.params, f + merge.shortcut.flops
         for merge in plan.additive:
             e = merge.edge
-            mp, mf = MERGES[e.kind].count(plan.merged, genotype.edge_params[e.src, e.dst])
+            edge_params = genotype.edge_params[e.src, e.dst]
+            mp, mf = MERGES[e.kind].count(plan.merged, edge_params, genotype.sequence)
             p, f = p + mp, f + mf
         rows.append(NodeCost(node_id, node.op, plan.out, p, f))
     return rows

@@ -236,8 +236,12 @@ def relax(space: Space, fix: Mapping[str, Any] | None = None) -> Relaxation:
     Raises:
         RelaxError: a ``fix`` that names no choice of the space or a value out of its
             range, a space with nothing to relax, or a choice whose values are neither
-            merge kinds nor ops.
+            merge kinds nor ops, or a sequence space (the supernet's mixtures are written
+            for channels-first tensors and vectors).
     """
+    if space.domain == "sequence":
+        raise RelaxError(f"space {space.name!r}: one-shot search mixes image, signal and "
+                         "vector networks, not sequences; search it with trials")  # fmt: skip
     fix = dict(fix or {})
     names = {p.name for p in space.parameters()}
     for name in fix:

@@ -15,10 +15,12 @@ BACKENDS = ("local", "ray")
 #: "trials": sample and train each network; "oneshot": one supernet, then its network
 STRATEGIES = ("trials", "oneshot")
 SAMPLERS = ("local-search", "tpe", "random", "nsga2", "evolution")
-#: objective name -> optimisation direction; "accuracy" is validation accuracy (mIoU for
-#: segmentation) and always comes first.
+#: objective name -> optimisation direction; the first is the task's score: "accuracy" is
+#: validation accuracy (mIoU for segmentation), "bpc" a language model's validation bits
+#: per character (per token), which "accuracy" stands for on language-model data.
 OBJECTIVES = {
     "accuracy": "maximize",
+    "bpc": "minimize",
     "params": "minimize",
     "latency": "minimize",
     "flops": "minimize",
@@ -49,6 +51,25 @@ def _train_problem(key: str, value: Any) -> str:
     except TrainError as exc:
         return str(exc).removeprefix(f"TrainConfig.{key} ")
     return ""
+
+
+#: the objectives that are a task's score, one of which comes first
+SCORES = ("accuracy", "bpc")
+
+
+def task_objectives(objectives: tuple[str, ...], task: str) -> tuple[str, ...]:
+    """The objectives on data of ``task``: a language model's score is ``bpc`` (bits per
+    character, minimised), which ``accuracy`` stands for there.
+
+    Raises:
+        SearchError: ``bpc`` on data that is not a language model's.
+    """
+    if task == "language_model" and objectives[:1] == ("accuracy",):
+        return ("bpc", *objectives[1:])
+    if task != "language_model" and objectives[:1] == ("bpc",):
+        raise SearchError(f"--objectives: bpc is a language model's score; this data is "
+                          f"{task.replace('_', ' ')} (use accuracy)")  # fmt: skip
+    return objectives
 
 
 class SearchError(NasSkipError):
@@ -174,8 +195,11 @@ class SearchConfig:
                  "a user's objective names its values objective (objective_0, ... for "
                  "several)")  # fmt: skip
         else:
-            need(bool(objectives) and objectives[0] == "accuracy", "objectives",
-                 "must start with accuracy, e.g. accuracy or accuracy,params")  # fmt: skip
+            need(bool(objectives) and objectives[0] in SCORES, "objectives",
+                 "must start with accuracy (or bpc for a language model), e.g. accuracy or "
+                 "accuracy,params")  # fmt: skip
+            need(not any(o in SCORES for o in objectives[1:]), "objectives",
+                 "names the task's score (accuracy, bpc) first only")  # fmt: skip
             for name in objectives:
                 need(name in OBJECTIVES, "objectives",
                      f"unknown objective {brief(name)} (objectives: "

@@ -43,6 +43,7 @@ def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str
 
 #: the metrics a note shows, where the trial has them: (attribute, label, format)
 _MEASURES = (
+    ("val_bpc", "validation bpc", "{:.4f}"),  # a language model's
     ("val_accuracy", "validation", "{:.4f}"),
     ("test_accuracy", "test", "{:.4f}"),
     ("latency_ms", "latency", "{:.2f} ms"),

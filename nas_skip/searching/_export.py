@@ -272,4 +272,6 @@ def export_metrics(study: optuna.Study, trial: FrozenTrial, retrained: bool) -> 
     }, task)  # fmt: skip
     if study.user_attrs.get("objective_fn"):  # scored by a user's function, not accuracy
         out["metric"] = study.user_attrs["objective_fn"]
+    elif labels[:1] == ["bpc"]:  # a language model's bits per character
+        out["metric"] = "bpc"
     return out

@@ -125,7 +125,8 @@ def objective_for(worker: Worker) -> Objective:
 
     def objective(trial: optuna.Trial) -> Any:
         values = evaluate(trial, worker, sample(trial, worker.space),
-                          local_reporter(trial, worker.config.prunes))  # fmt: skip
+                          local_reporter(trial, worker.config.prunes,
+                                         worker.config.objectives[0]))  # fmt: skip
         return values[0] if len(values) == 1 else values
 
     return objective

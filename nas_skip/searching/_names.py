@@ -21,8 +21,7 @@ def score_name(dataset: str | None) -> str:
     from nas_skip.data import DATASETS
 
     info = DATASETS.get(dataset or "")
-    task = "segmentation" if info is not None and info.default_domain == "segmentation" else ""
-    return SCORE_NAMES.get(task, "accuracy")
+    return SCORE_NAMES.get(info.task if info is not None else "", "accuracy")
 
 
 def objective_labels(objectives: Sequence[str], dataset: str | None) -> list[str]:

@@ -221,13 +221,14 @@ def _wait_for_twin(queries: StudyQueries, key: str, number: int) -> FrozenTrial 
         time.sleep(0.5)
 
 
-def local_reporter(trial: optuna.Trial, prunes: bool) -> Reporter:
-    """Per-epoch reports to Optuna and its pruner (the local backend)."""
+def local_reporter(trial: optuna.Trial, prunes: bool, objective: str = "accuracy") -> Reporter:
+    """Per-epoch reports of the first objective (``objective``) to Optuna and its pruner
+    (the local backend)."""
 
     def report(epoch: int, metrics: EpochMetrics) -> None:
         if not prunes:
             return
-        trial.report(metrics.val_accuracy, epoch)
+        trial.report(metrics.value(objective), epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned by the pruner after epoch {epoch}")
 

@@ -343,8 +343,9 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         # The last epoch goes out with the final report: reported here, ASHA would stop
         # the trial at max_t before evaluate stores its results and weights.
         if epoch < search.epochs:
-            tune.report({EPOCH: epoch, ACCURACY: metrics.val_accuracy, FINAL: False,
-                         DUPLICATE: False, **pending})  # fmt: skip
+            value = metrics.value(search.objectives[0])
+            tune.report({EPOCH: epoch, ACCURACY: value, FINAL: False, DUPLICATE: False,
+                         **pending})  # fmt: skip
 
     try:
         trial.set_user_attr("ray_trial_id", tune.get_context().get_trial_id())

@@ -173,7 +173,7 @@ class Retrained:
 
     @property
     def metric(self) -> str:
-        """ "accuracy", or "mIoU" for segmentation."""
+        """ "accuracy", "mIoU" for segmentation, "bpc" for a language model."""
         return str(self.record["metric"])
 
     @property
@@ -245,7 +245,7 @@ def retrain(storage_url: str, study_name: str, trial: int | None = None,
                 raise SearchError(
                     f"--trial {chosen.number}: seed {seed} diverged ({exc}); nothing was stored"
                 ) from None
-            if not runs or result.val_accuracy > max(r.val_accuracy for r in runs):
+            if not runs or _better(result, runs):
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             runs.append(result)
     record = _record(study, chosen, budget, runs, time.perf_counter() - started)
@@ -260,22 +260,38 @@ def retrain(storage_url: str, study_name: str, trial: int | None = None,
     return Retrained(study.study_name, chosen, record, folder, files)
 
 
+def _scores(r: TrainResult) -> tuple[float, float]:
+    """Validation and test score of a run: bits per character for a language model (lower
+    is better), else accuracy (mIoU for segmentation)."""
+    if r.val_bpc is not None and r.test_bpc is not None:
+        return r.val_bpc, r.test_bpc
+    return r.val_accuracy, r.test_accuracy
+
+
+def _better(result: TrainResult, runs: list[TrainResult]) -> bool:
+    """Whether ``result`` validates better than every run of ``runs``."""
+    sign = -1.0 if result.val_bpc is not None else 1.0
+    return all(sign * _scores(result)[0] > sign * _scores(r)[0] for r in runs)
+
+
 def _record(study: optuna.Study, trial: FrozenTrial, epochs: int, runs: list[TrainResult],
             seconds: float) -> dict[str, Any]:  # fmt: skip
-    val = [r.val_accuracy for r in runs]
-    test = [r.test_accuracy for r in runs]
+    val = [_scores(r)[0] for r in runs]
+    test = [_scores(r)[1] for r in runs]
     (val_mean, val_std), (test_mean, test_std) = summarize(val), summarize(test)
+    sign = -1.0 if runs[0].val_bpc is not None else 1.0
+    metric = {"segmentation": "mIoU", "language_model": "bpc"}.get(runs[0].task, "accuracy")
     return {
         "epochs": epochs,
         "seeds": list(range(len(runs))),
-        "metric": "mIoU" if runs[0].task == "segmentation" else "accuracy",
+        "metric": metric,
         "val": val,
         "test": test,
         "val_mean": val_mean,
         "val_std": val_std,
         "test_mean": test_mean,
         "test_std": test_std,
-        "best_seed": max(range(len(val)), key=lambda i: (val[i], -i)),
+        "best_seed": max(range(len(val)), key=lambda i: (sign * val[i], -i)),
         "search_value": trial.values[0],
         "search_epochs": study.user_attrs.get("epochs"),
         "evaluator": study.user_attrs.get("evaluator", DEFAULT_EVALUATOR),
@@ -344,8 +360,10 @@ class _Bar:
 
         def update(epoch: int, m: EpochMetrics) -> None:
             score = "val mIoU" if m.val_miou is not None else "val acc"
-            desc = (f"trial {self.number} seed {seed + 1}/{self.seeds}: "
-                    f"{score} {m.val_accuracy:.4f}")  # fmt: skip
+            value = m.val_accuracy
+            if m.val_bpc is not None:
+                score, value = "val bpc", m.val_bpc
+            desc = f"trial {self.number} seed {seed + 1}/{self.seeds}: {score} {value:.4f}"
             self.progress.update(self.task, advance=1, description=desc)
 
         return update

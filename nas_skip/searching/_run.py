@@ -9,7 +9,7 @@ import optuna
 from rich.console import Console
 
 from nas_skip.evaluators import check_family, make_evaluator
-from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._config import SearchConfig, SearchError, task_objectives
 from nas_skip.searching._progress import StudyWatcher
 from nas_skip.searching._queries import StudyQueries
 from nas_skip.searching._storage import fail_stale_trials, open_study, storage_failure
@@ -31,6 +31,7 @@ class SearchResult:
     duplicates: int
     stale: int  # RUNNING trials of a dead run, marked FAIL at the start
     interrupted: bool  # stopped by Ctrl-C
+    objectives: tuple[str, ...] = ("accuracy",)  # as searched (bpc on language models)
 
     @property
     def study_name(self) -> str:
@@ -68,6 +69,11 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
     check_family(config.evaluator, load_spec(config.space))
     space = load_space(config.space, config.dataset, config.train)
     config = config.with_(dataset=space.dataset)
+    if config.evaluator != "objective":  # a user's function names its own values
+        from nas_skip.data import dataset_info
+
+        task = dataset_info(space.dataset).task
+        config = config.with_(objectives=task_objectives(config.objectives, task))
     assert config.epochs is not None  # SearchConfig resolves it
     # refused here, before the study is touched, rather than in every worker
     make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir,
@@ -112,4 +118,4 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
     watcher.summary(c, queries.best_value(maximize), interrupted)
     return SearchResult(handle.study, handle.storage_url, handle.artifact_dir, c["finished"],
                         c["FAIL"], c["PRUNED"], c["diverged"], c["duplicate"], stale,
-                        interrupted)  # fmt: skip
+                        interrupted, config.objectives)  # fmt: skip

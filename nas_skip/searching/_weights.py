@@ -52,8 +52,8 @@ ATTR = "weights_artifact"
 #: trial number)
 REMOVED = "weights_removed:"
 #: which user attribute holds each objective's value
-_OBJECTIVE_ATTRS = {"accuracy": "val_accuracy", "params": "params", "latency": "latency_ms",
-                    "flops": "flops"}  # fmt: skip
+_OBJECTIVE_ATTRS = {"accuracy": "val_accuracy", "bpc": "val_bpc", "params": "params",
+                    "latency": "latency_ms", "flops": "flops"}  # fmt: skip
 
 
 def stored_values(attrs: dict[str, Any], objectives: Sequence[str]) -> list[float]:

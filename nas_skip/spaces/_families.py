@@ -124,6 +124,7 @@ HEADS = {
     "signal": "gap1d_linear",
     "image": "gap_linear",
     "segmentation": "conv1x1_head",
+    "sequence": "lm_head",
 }
 
 
@@ -163,6 +164,7 @@ class _Builder:
     edges: list[Doc] = field(default_factory=list)
     depth: int = 0  # layers as the space counts them (see Structure)
     skips: list[tuple[str, int]] = field(default_factory=list)  # (kind, hop in layers)
+    input_extra: Doc = field(default_factory=dict)  # {"domain": "sequence"} for token ids
 
     def skip(self, kind: str, hop: int) -> None:
         """Record a skip ``hop`` layers long; ``seq`` and ``none`` are not skips."""
@@ -181,9 +183,10 @@ class _Builder:
         self.nodes.append({"id": node_id, "op": op, **params})
         return node_id
 
-    def edge(self, src: str, dst: str, kind: str = "seq", align: str = "auto") -> None:
+    def edge(self, src: str, dst: str, kind: str = "seq", align: str = "auto",
+             params: Doc | None = None) -> None:  # fmt: skip
         if kind != "none":
-            item: Doc = {"src": src, "dst": dst, "kind": kind}
+            item: Doc = {"src": src, "dst": dst, "kind": kind, **(params or {})}
             if align != "auto":
                 item["align"] = align
             self.edges.append(item)
@@ -202,7 +205,7 @@ class _Builder:
     def doc(self, output: str) -> Doc:
         return {
             "schema": 1,
-            "input": {"shape": list(self.input_shape)},
+            "input": {"shape": list(self.input_shape), **self.input_extra},
             "nodes": self.nodes,
             "edges": self.edges,
             "output": output,
@@ -459,6 +462,89 @@ def nb201_attrs(params: dict[str, Any], space: Space) -> dict[str, Any]:
     return {"nb201_arch": nb201.arch_string(cell)}
 
 
+#: a ``scaled`` edge of a transformer starts at 0: the branch or skip joins as it learns
+_FROM_ZERO: Doc = {"init": 0.0}
+
+
+def _sublayer(b: _Builder, x: str, name: str, op: str, op_params: Doc, placement: str,
+              residual: str, norm: str) -> str:  # fmt: skip
+    """One sublayer (attention or MLP) of a transformer block on the stream ``x``, with
+    its norm placement and residual kind; returns the stream after it (the residual node,
+    whose op is the norm for post-LN).
+
+    The residual kinds: ``add`` is ``x + F(x)``; ``scaled`` ReZero's ``x + alpha * F(x)``
+    with alpha from 0; ``gated`` a highway mix ``g * F(x) + (1 - g) * x`` with ``g =
+    sigmoid(W x + b)``, whose bias -2 starts it near the identity (as GTrXL's gate
+    starts); ``none`` no residual.
+    """
+    h = x
+    if placement in ("pre", "sandwich"):
+        h = b.node(f"{name}_norm", norm)
+        b.edge(x, h)
+    f = name
+    b.nodes.append({"id": f, "op": op, **op_params})
+    b.edge(h, f)
+    if placement == "sandwich":
+        b.edge(f, b.node(f"{name}_norm2", norm))
+        f = f"{name}_norm2"
+    out = b.node(f"{name}_res", norm if placement == "post" else "identity")
+    if residual == "gated":  # the branch is the base, the stream the gated input
+        b.edge(f, out)
+        b.edge(x, out, "gated")
+    else:
+        if residual != "none":
+            b.edge(x, out)
+        b.edge(f, out, "seq" if residual == "none" else residual,
+               params=_FROM_ZERO if residual == "scaled" else None)  # fmt: skip
+    b.skip(residual, 1)
+    return out
+
+
+def build_transformer(pick: Picker, space: Space) -> Doc:
+    """transformer: ``depth`` blocks of causal self-attention and MLP sublayers on a
+    residual stream of ``width``, each sublayer with its norm placement and residual kind
+    (shared by every block, as a transformer's design is), optional skips between block
+    outputs up to ``hop_window`` blocks apart, and DenseFormer's depth-weighted average
+    after each block (``dwa: scaled``: every earlier block output, and the embedding,
+    joins with a learned weight from 0; its edges grow as the depth squared, which the
+    schema bounds by ``MAX_TRANSFORMER_BLOCKS``)."""
+    s = space.spec.skeleton
+    b = _Builder(space.input_shape, input_extra={"domain": "sequence"})
+    depth, width = pick("depth", s["depth"]), pick("width", s["width"])
+    heads = pick("heads", s["heads"])
+    norm = pick.choice("norm", s["norm"])
+    design = {(sub, what): pick.choice(f"{sub}:{what}", s[key])
+              for sub in ("attn", "mlp")
+              for what, key in (("norm", "placements"), ("residual", "residuals"))}  # fmt: skip
+    dwa = pick.choice("dwa", s["dwa"])
+    b.nodes.append({"id": "embed", "op": "embed", "vocab": space.num_classes, "features": width})
+    b.edge("input", "embed")
+    b.depth = depth
+    outputs = ["embed"]  # the stream after the embedding and after each block
+    stream = "embed"
+    hop = s["hop_window"]
+    for j in range(1, depth + 1):
+        ops = {"attn": ("attn", {"heads": heads}), "mlp": ("mlp", {"ratio": s["mlp_ratio"]})}
+        for sub, (op, params) in ops.items():
+            stream = _sublayer(b, stream, f"b{j}_{sub}", op, params, design[sub, "norm"],
+                               design[sub, "residual"], norm)  # fmt: skip
+        for i in range(max(0, j - hop), j - 1):  # cross-block skips: output i -> block j
+            kind = pick.choice(f"skip:b{i}->b{j}", s["skip_kinds"])
+            b.edge(outputs[i], stream, kind, params=_FROM_ZERO if kind == "scaled" else None)
+            b.skip(kind, j - i)
+        outputs.append(stream)
+        if dwa != "none":
+            avg = b.node(f"b{j}_dwa", "identity")
+            b.edge(stream, avg)
+            for i in range(j):
+                b.edge(outputs[i], avg, dwa, params=_FROM_ZERO)
+                b.skip(dwa, j - i)
+            stream = avg
+    final = b.node("norm_f", norm)
+    b.edge(stream, final)
+    return b.finish(final, s["head"] or HEADS[space.domain], space.num_classes)
+
+
 BUILDERS: dict[str, Callable[[Picker, Space], Doc]] = {
     "chain": build_chain,
     "stages": build_stages,
@@ -466,6 +552,7 @@ BUILDERS: dict[str, Callable[[Picker, Space], Doc]] = {
     "dense": build_dense,
     "unet": build_unet,
     "nb201": build_nb201,
+    "transformer": build_transformer,
 }
 
 #: User attributes a family derives from a trial's choices, beside the genotype.
@@ -484,4 +571,5 @@ STRUCTURAL: dict[str, Callable[[Space], dict[str, Dimension]]] = {
     },
     "unet": lambda sp: {"depth": sp.spec.skeleton["depth"]},
     "nb201": lambda sp: {},
+    "transformer": lambda sp: {"depth": sp.spec.skeleton["depth"]},
 }

@@ -25,16 +25,24 @@ from nas_skip.merges import ALIGNS, MERGES
 from nas_skip.ops import OPS, ops_for
 from nas_skip.spaces._nb201 import NB201_OPS
 
-DOMAINS = ("vector", "signal", "image", "segmentation")
+DOMAINS = ("vector", "signal", "image", "segmentation", "sequence")
 #: The op domain a space domain's layers take (segmentation networks are image networks).
-OP_DOMAIN = {"vector": "vector", "signal": "signal", "image": "image", "segmentation": "image"}
-FAMILIES = ("chain", "stages", "cell", "dense", "unet", "nb201")
+OP_DOMAIN = {"vector": "vector", "signal": "signal", "image": "image", "segmentation": "image",
+             "sequence": "sequence"}  # fmt: skip
+FAMILIES = ("chain", "stages", "cell", "dense", "unet", "nb201", "transformer")
+#: Where a transformer sublayer puts its norm: before the sublayer (pre-LN, GPT-2), after
+#: the residual add (post-LN, the original Transformer), before and after the sublayer
+#: (sandwich, CogView / NormFormer) or nowhere (as ReZero).
+PLACEMENTS = ("pre", "post", "sandwich", "none")
 Scalar = int | float | str
 #: The most stages, blocks or cells per stage a skeleton may repeat: what they repeat is
 #: bounded when a space is loaded (``_families.MAX_CHOICES``), and so a network holds at
 #: most 16 x 64 NAS-Bench-201 cells. Past 16 stages a width doubled per stage passes the
 #: 65,536 channels a layer may have.
 MAX_REPEATS = {"stages": 16, "blocks": 16, "cells_per_stage": 64}
+#: The most blocks of a transformer: a block asks no choice of its own, and DenseFormer's
+#: averages join every pair of blocks (8,256 edges at 128).
+MAX_TRANSFORMER_BLOCKS = 128
 #: The largest integer a dimension may hold: what a float represents exactly.
 MAX_INT = 2**53
 
@@ -117,6 +125,19 @@ _SKELETON: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "stages": ("int", False, 3),
         "cells_per_stage": ("int", False, 5),
         "width": ("int_dim", True, None),  # channels of stage 1; doubled at each stage
+    },
+    "transformer": {
+        "depth": ("int_dim", True, None),  # blocks (attention then MLP sublayer)
+        "width": ("int_dim", True, None),  # the residual stream's features
+        "heads": ("int_dim", True, None),  # attention heads; each must divide each width
+        "mlp_ratio": ("int", False, 4),  # the MLP's hidden width / width
+        "norm": ("ops", False, ("layernorm",)),  # norm op choices (layernorm, rmsnorm)
+        "placements": ("placements", False, PLACEMENTS),  # each sublayer's norm placement
+        "residuals": ("kinds", False, ("add",)),  # each sublayer's residual kind
+        "hop_window": ("int", False, 0),  # longest cross-block skip in blocks (< 2: none)
+        "skip_kinds": ("kinds", False, ("none", "add")),  # kinds of a cross-block skip
+        "dwa": ("kinds", False, ("none",)),  # DenseFormer's weighted averages: scaled or none
+        "head": ("head", False, None),  # None: lm_head (per token)
     },
 }
 _TRAIN_KEYS = {
@@ -225,6 +246,8 @@ class _Reader:
             return self.names(where, value, NB201_OPS, "op")
         if kind == "kinds":
             return self.names(where, value, sorted(MERGES), "kind")
+        if kind == "placements":
+            return self.names(where, value, PLACEMENTS, "placement")
         if kind == "aligns":
             return self.names(where, value, [a for a in ALIGNS if a != "auto"], "align")
         return self.dim(where, value, kind)
@@ -286,6 +309,8 @@ def read_spec(path: Path) -> SpaceSpec:
     r.domain = doc["domain"]
     if doc["family"] == "stages" and r.domain == "vector":
         raise r.fail("family", "family 'stages' needs a signal, image or segmentation domain")
+    if (doc["family"] == "transformer") != (r.domain == "sequence"):
+        raise r.fail("family", "the sequence domain takes family 'transformer', and only it")
     if doc["family"] not in ("chain", "stages") and r.domain in ("vector", "signal"):
         raise r.fail("family", f"family {doc['family']!r} needs an image or segmentation domain")
     if doc["family"] == "unet" and r.domain != "segmentation":
@@ -360,9 +385,45 @@ def _check_family(spec: SpaceSpec, r: _Reader) -> None:
             < 1
         ):
             raise r.fail(f"skeleton.{key}", "must be at least 1")
+    if spec.family == "transformer":
+        _check_transformer(s, r)
     if spec.family == "dense" and not set(s["kinds"]) <= {"none", "concat", "seq"}:
         raise r.fail("skeleton.kinds", "dense blocks take kinds none and concat only")
     if spec.family != "nb201" and any(OPS[o].attr == "head" for o in s.get("ops", ())):
         raise r.fail("skeleton.ops", "a head op cannot be a layer op")
     if s.get("stem") is not None and OPS[s["stem"]].attr == "head":
         raise r.fail("skeleton.stem", "a head op cannot be the stem")
+
+
+def _check_transformer(s: Mapping[str, Any], r: _Reader) -> None:
+    """Every width takes every head count; norms are norms; skips are additive kinds."""
+    heads, widths = s["heads"], s["width"]
+    if not (isinstance(heads, Choice) and isinstance(widths, Choice)):
+        raise r.fail("skeleton.heads", "width and heads must be values or lists, not ranges "
+                     "(each head count must divide each width)")  # fmt: skip
+    for key, dim in (("width", widths), ("heads", heads)):
+        if any(not isinstance(v, int) or v < 1 for v in dim.values):
+            raise r.fail(f"skeleton.{key}", "must be at least 1")
+    for h in heads.values:
+        for w in widths.values:
+            if int(w) % int(h):
+                raise r.fail("skeleton.heads", f"{h} heads do not divide width {w}")
+    for i, op in enumerate(s["norm"]):
+        if op not in ("layernorm", "rmsnorm"):
+            raise r.fail(f"skeleton.norm[{i}]", f"{op!r} is not a norm (layernorm, rmsnorm)")
+    for key, allowed in (
+        ("residuals", ("add", "scaled", "gated", "none")),
+        ("skip_kinds", ("none", "add", "scaled")),
+        ("dwa", ("none", "scaled")),
+    ):
+        for i, kind in enumerate(s[key]):
+            if kind not in allowed:
+                raise r.fail(f"skeleton.{key}[{i}]",
+                             f"kind {kind!r} is not one of {', '.join(allowed)}")  # fmt: skip
+    depth = s["depth"]
+    deepest = depth.high if isinstance(depth, Range) else max(int(v) for v in depth.values)
+    if deepest > MAX_TRANSFORMER_BLOCKS:
+        raise r.fail("skeleton.depth", f"must be at most {MAX_TRANSFORMER_BLOCKS} blocks, "
+                     f"got {brief(deepest)}")  # fmt: skip
+    if not 1 <= s["mlp_ratio"] <= 16:
+        raise r.fail("skeleton.mlp_ratio", f"must be in [1, 16], got {s['mlp_ratio']}")

@@ -104,6 +104,22 @@ def _unet(space: Space) -> float:
     return _log(s["width"]) + _log_sum(per_depth)
 
 
+def _cross_skips(depth: int, hop: int) -> int:
+    """Cross-block skips of ``depth`` blocks: block ``j`` takes one from each output
+    ``i`` with ``j - hop <= i <= j - 2`` (the embedding is output 0)."""
+    m = min(depth, hop)
+    return max(0, m * (m - 1) // 2) + max(0, depth - m) * max(0, hop - 1)
+
+
+def _transformer(space: Space) -> float:
+    s = space.spec.skeleton
+    fixed = sum(_log(s[k]) for k in ("width", "heads", "norm", "dwa"))
+    design = 2 * (_log(s["placements"]) + _log(s["residuals"]))
+    per_depth = (_cross_skips(d, s["hop_window"]) * _log(s["skip_kinds"])
+                 for d in values(s["depth"]))  # fmt: skip
+    return fixed + design + _log_sum(per_depth)
+
+
 #: log10 of the number of architectures, per family with structural choices; the others
 #: (a fixed structure) are counted by building their one structure.
 _FORMULAS: dict[str, Callable[[Space], float]] = {
@@ -111,6 +127,7 @@ _FORMULAS: dict[str, Callable[[Space], float]] = {
     "stages": _stages,
     "dense": _dense,
     "unet": _unet,
+    "transformer": _transformer,
 }
 
 

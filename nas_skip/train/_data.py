@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from nas_skip.data._base import Dataset
-from nas_skip.genotype import Genotype
+from nas_skip.data._base import IGNORE_INDEX, Dataset
+from nas_skip.genotype import INPUT, Genotype
 from nas_skip.train._config import Placement
 from nas_skip.train._errors import TrainError
 
@@ -24,8 +24,10 @@ def check_fit(genotype: Genotype, dataset: Dataset) -> None:
     """Check that ``genotype`` takes the dataset's inputs and outputs its targets.
 
     Classification needs output ``(num_classes,)``, segmentation ``(num_classes, H, W)``
-    with ``(H, W)`` the label maps' size. Every split must be non-empty, shaped like
-    ``input_shape``, and hold labels in ``[0, num_classes)``.
+    with ``(H, W)`` the label maps' size, a per-token task (language model, token
+    classification) ``(L, num_classes)``. Every split must be non-empty, shaped like
+    ``input_shape``, and hold labels in ``[0, num_classes)`` (``IGNORE_INDEX`` too for token
+    classification); token ids must be below the genotype's embedding vocabulary.
 
     Args:
         genotype: the network.
@@ -44,6 +46,12 @@ def check_fit(genotype: Genotype, dataset: Dataset) -> None:
     c = dataset.num_classes
     label_shape = tuple(dataset.y_train.shape[1:])
     want = (c, *label_shape) if dataset.task == "segmentation" else (c,)
+    if dataset.task in ("language_model", "token_classification"):
+        want = (*label_shape, c)
+    vocabs = [genotype.node_params[n.id]["vocab"] for n in genotype.nodes
+              if genotype.plans[n.id].base[0].edge.src == INPUT
+              and "vocab" in genotype.node_params[n.id]]  # fmt: skip
+    vocab = min(vocabs) if vocabs else None  # the embeddings' (a user op may have none)
     got = genotype.shapes[genotype.output]
     if tuple(got) != want:
         raise TrainError(
@@ -63,10 +71,18 @@ def check_fit(genotype: Genotype, dataset: Dataset) -> None:
                 f"expected x [N, {', '.join(map(str, dataset.input_shape))}] and y "
                 f"[N{''.join(f', {d}' for d in label_shape)}]"
             )
-        if y.dtype != torch.int64 or int(y.min()) < 0 or int(y.max()) >= c:
+        scored = y[y != IGNORE_INDEX] if dataset.task == "token_classification" else y
+        low, high = (int(scored.min()), int(scored.max())) if scored.numel() else (0, 0)
+        if y.dtype != torch.int64 or low < 0 or high >= c:
             raise TrainError(
                 f"dataset {ds}: y_{split} must be int64 labels in [0, {c}), got {y.dtype} "
-                f"in [{int(y.min())}, {int(y.max())}]"
+                f"in [{low}, {high}]"
+            )
+        if genotype.sequence and (x.dtype != torch.int64 or int(x.min()) < 0 or (
+                vocab is not None and int(x.max()) >= vocab)):  # fmt: skip
+            raise TrainError(
+                f"dataset {ds}: x_{split} must be int64 token ids in [0, {vocab}) (the "
+                f"embedding's vocab), got {x.dtype} in [{x.min().item()}, {x.max().item()}]"
             )
 
 
@@ -83,7 +99,9 @@ def place_data(dataset: Dataset, place: Placement) -> DeviceData:
     fmt = torch.channels_last if place.channels_last else torch.contiguous_format
     xs, ys = {}, {}
     for split in SPLITS:
-        x = getattr(dataset, f"x_{split}").to(place.device, torch.float32)
+        x = getattr(dataset, f"x_{split}")
+        # token ids stay integers; everything else is float32
+        x = x.to(place.device, x.dtype if x.dtype == torch.int64 else torch.float32)
         xs[split] = x.contiguous(memory_format=fmt) if x.dim() == 4 else x
         ys[split] = getattr(dataset, f"y_{split}").to(place.device)
     return DeviceData(xs, ys)

@@ -29,6 +29,7 @@ from nas_skip.train._metrics import (
     EpochMetrics,
     Evaluation,
     TrainResult,
+    class_first,
     count_flops,
     evaluate,
     measure_latency_ms,
@@ -138,12 +139,18 @@ def _fit(
     check_fit(genotype, dataset)
     place = resolve(config, image_input=len(genotype.input_shape) == 3)
     segmentation = dataset.task == "segmentation"
+    per_token = dataset.task in PER_TOKEN
+    language_model = dataset.task == "language_model"
     autocast: Callable[[], AbstractContextManager[Any]] = (
         functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
         if place.amp
         else contextlib.nullcontext
     )
-    loss_fn = functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing)
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = functools.partial(
+        F.cross_entropy, label_smoothing=config.label_smoothing
+    )
+    if per_token:  # (N, L, classes) logits; IGNORE_INDEX (-100) labels are not scored
+        loss_fn = _per_token(loss_fn)
     cuda_devices = [place.device] if place.device.type == "cuda" else []
     with contextlib.ExitStack() as stack:
         stack.enter_context(_num_threads(config.threads))
@@ -169,6 +176,7 @@ def _fit(
                 place.eval_batch_size,
                 autocast,
                 segmentation,
+                per_token,
             )
 
         history: list[EpochMetrics] = []
@@ -215,6 +223,7 @@ def _fit(
                 lr=lr,
                 seconds=t1 - t0,
                 eval_seconds=t2 - t1,
+                val_bpc=val.loss / math.log(2) if language_model else None,
             )
             history.append(metrics)
             if bar is not None:
@@ -246,8 +255,23 @@ def _fit(
             amp=place.amp,
             channels_last=place.channels_last,
             history=history,
+            val_bpc=evals["val"].loss / math.log(2) if language_model else None,
+            test_bpc=evals["test"].loss / math.log(2) if language_model else None,
         )
     return result, model
+
+
+#: tasks whose labels are per token: (N, L) for (N, L, classes) logits
+PER_TOKEN = ("language_model", "token_classification")
+
+
+def _per_token(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss_fn(class_first(logits), y)
+
+    return loss
 
 
 def _score(ev: Evaluation) -> float:
@@ -282,6 +306,8 @@ def _progress_bar(
     def update(m: EpochMetrics) -> None:
         score = "val mIoU" if m.val_miou is not None else "val acc"
         desc = f"{name}: loss {m.train_loss:.4f}  {score} {m.val_accuracy:.4f}"
+        if m.val_bpc is not None:
+            desc = f"{name}: loss {m.train_loss:.4f}  val bpc {m.val_bpc:.4f}"
         bar.update(task, advance=1, description=desc)
 
     return update

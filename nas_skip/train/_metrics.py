@@ -32,6 +32,15 @@ class EpochMetrics:
     lr: float  # learning rate used during this epoch
     seconds: float  # wall time of the training pass (no evaluation)
     eval_seconds: float  # wall time of this epoch's validation pass
+    val_bpc: float | None = None  # language modelling: validation bits per token; else None
+
+    def value(self, objective: str) -> float:
+        """This epoch's value of a search's first objective: ``bpc`` (bits per token) or
+        the score ``accuracy`` (mIoU for segmentation)."""
+        if objective == "bpc":
+            assert self.val_bpc is not None, "bpc is a language model's objective"
+            return self.val_bpc
+        return self.val_accuracy
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,10 @@ class TrainResult:
     amp: bool  # whether bf16 autocast was on
     channels_last: bool  # whether channels_last memory format was used
     history: list[EpochMetrics] = field(default_factory=list)  # one entry per epoch
+    # language modelling: mean cross-entropy in bits per token (per character for
+    # character data): val_loss / ln 2; None for other tasks
+    val_bpc: float | None = None
+    test_bpc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-ready types (history as a list of dicts)."""
@@ -69,8 +82,8 @@ class TrainResult:
 class Evaluation:
     """One evaluation pass over a split."""
 
-    loss: float  # mean cross-entropy per sample (per pixel for segmentation)
-    accuracy: float  # fraction of samples (pixels) predicted right
+    loss: float  # mean cross-entropy per sample (per pixel or scored token)
+    accuracy: float  # fraction of samples (pixels, scored tokens) predicted right
     miou: float | None  # segmentation only
 
 
@@ -102,17 +115,20 @@ def evaluate(
     batch_size: int,
     autocast: Callable[[], AbstractContextManager[Any]],
     segmentation: bool,
+    per_token: bool = False,
 ) -> Evaluation:
     """Loss, accuracy and (for segmentation) mIoU of ``model`` on one split, in eval mode.
 
     Args:
         model: the network; left in eval mode.
         x: inputs on the model's device (already in the model's memory format).
-        y: labels, (N,) or (N, H, W), on the same device.
+        y: labels, (N,), (N, H, W) or (N, L), on the same device.
         num_classes: number of classes (size of the confusion matrix).
         batch_size: evaluation batch size.
         autocast: a factory of the forward-pass context (autocast or a null context).
         segmentation: whether to report mIoU.
+        per_token: the model outputs (N, L, classes) for (N, L) labels, of which those
+            equal to ``IGNORE_INDEX`` are not scored.
 
     Returns:
         The :class:`Evaluation`.
@@ -127,15 +143,25 @@ def evaluate(
             with autocast():
                 logits = model(xb)
             logits = logits.float()  # bf16 logits: sum the loss and argmax in fp32
+            if per_token:
+                logits = class_first(logits)
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
             pred = logits.argmax(1)
             keys = (yb * c + pred).flatten()
+            if per_token:  # unscored tokens (IGNORE_INDEX) count nowhere
+                keys = keys[yb.flatten() >= 0]
             # not bincount: on CUDA it reads the max back to size its output (a sync a batch)
             confusion.index_add_(0, keys, torch.ones_like(keys))
     # one device sync per pass, here
-    loss = loss_sum.item() / y.numel()
+    scored = int((y >= 0).sum().item()) if per_token else y.numel()
+    loss = loss_sum.item() / max(scored, 1)
     accuracy, miou = confusion_scores(confusion.view(c, c).cpu())
     return Evaluation(loss, accuracy, miou if segmentation else None)
+
+
+def class_first(logits: torch.Tensor) -> torch.Tensor:
+    """Per-token logits (N, L, classes) as cross-entropy takes them: (N, classes, L)."""
+    return logits.transpose(1, 2)
 
 
 def count_flops(model: nn.Module, example: torch.Tensor) -> int:
@@ -148,11 +174,13 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     Returns:
         The total FlopCounterMode counts (2 x multiply-accumulates of convs and matmuls).
     """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     model.eval()
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
+    # attention through the math kernel: the counter counts no FLOPs of the fused CPU one
+    with torch.no_grad(), counter, sdpa_kernel(SDPBackend.MATH):
         model(example)
     return int(counter.get_total_flops())
 
@@ -197,7 +225,8 @@ def measure_latency_ms(
 
 
 #: the score's name for people, per task (``val_accuracy`` holds mIoU for segmentation)
-SCORE_NAMES = {"classification": "accuracy", "segmentation": "mIoU"}
+SCORE_NAMES = {"classification": "accuracy", "segmentation": "mIoU",
+               "language_model": "accuracy", "token_classification": "accuracy"}  # fmt: skip
 _MIOU_KEYS = {"val_accuracy": "val_miou", "test_accuracy": "test_miou"}
 
 

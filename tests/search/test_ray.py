@@ -56,7 +56,7 @@ def ray_local() -> Iterator[None]:
 def run(tmp_path: Path, space: Path, **kw: Any) -> Any:
     config = SearchConfig(
         space=str(space),
-        dataset=DATASET,
+        dataset=kw.pop("dataset", DATASET),
         backend="ray",
         storage=kw.pop("storage", f"sqlite:///{tmp_path / 'study.db'}"),
         artifacts=str(tmp_path / "artifacts"),
@@ -466,3 +466,24 @@ def test_a_oneshot_network_is_confirmed_on_ray(tmp_path: Path, ray_local: None) 
     assert trial.state == TrialState.COMPLETE and trial.user_attrs["oneshot"] == 1
     assert trial.user_attrs["ray_worker"]
     assert {k: trial.params[k] for k in record["derived"]} == record["derived"]
+
+
+def test_a_language_model_search_on_ray_minimises_bits_per_character(
+    tmp_path: Path, ray_local: None
+) -> None:
+    # the same objective as the local backend's: bpc, minimised (ASHA off: both finish)
+    from helpers import write_transformer_space
+
+    space = write_transformer_space(tmp_path, "pydoc_lm")
+    result = run(tmp_path, space, dataset="pydoc_lm", trials=2, epochs=2, workers=2,
+                 pruning=False)  # fmt: skip
+    study = result.study
+    assert result.objectives == ("bpc",)
+    assert study.directions == [optuna.study.StudyDirection.MINIMIZE]
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE, t.user_attrs.get("fail_reason")
+        assert t.values[0] == t.user_attrs["val_bpc"] < math.log2(97)
+        # the per-epoch values Tune saw are bits per character too
+        assert sorted(t.intermediate_values) == [1, 2]
+        assert t.intermediate_values[2] == t.values[0]
+        assert t.intermediate_values[1] > t.values[0]  # it learns

@@ -65,6 +65,11 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "unet": [{"depth": [1, 3], "short_kinds": ["add"]}],
     "nb101_cell": [{"nodes": 5, "max_edges": 4}],
     "nb201": [{"ops": ["none", "skip_connect"], "stages": 2}],
+    "transformer": [
+        {"depth": {"low": 1, "high": 6}, "hop_window": 1},
+        {"depth": [2, 5, 9], "hop_window": 4, "skip_kinds": ["add"], "dwa": ["scaled"]},
+        {"depth": {"low": 1, "high": 9, "step": 4}, "hop_window": 20, "norm": ["rmsnorm"]},
+    ],
 }
 
 
@@ -84,12 +89,14 @@ def test_the_closed_form_size_equals_counting_every_structure(tmp_path: Path, na
         ("conv1d", "depth"),
         ("resnet_macro", "depth"),
         ("densenet", "layers"),
+        ("transformer", "depth"),
     ],  # fmt: skip
 )
 def test_a_depth_of_1_to_64_loads_and_describes_at_once(
     tmp_path: Path, base: str, key: str
 ) -> None:
-    path = space_file(tmp_path, base, **{key: {"low": 1, "high": 64}})
+    wider = {"hop_window": 8} if base == "transformer" else {}
+    path = space_file(tmp_path, base, **{key: {"low": 1, "high": 64}}, **wider)
 
     def describe() -> tuple[int, float]:
         space = load_space(path)
@@ -198,3 +205,15 @@ def test_the_cli_lists_and_shows_a_deep_space(tmp_path: Path, monkeypatch: Any) 
     done = nas_skip_cli("spaces", deep)
     assert done.returncode == 0, done.stderr
     assert "more" in done.stdout and "a random sample (seed 0)" in done.stdout
+
+
+@pytest.mark.parametrize("depth", [{"low": 2, "high": 10**9}, [2, 129]])
+def test_a_transformer_deeper_than_its_bound_is_refused_at_once(
+    tmp_path: Path, depth: Any
+) -> None:
+    # its blocks ask no choice (hop_window 0), so the choice bound alone would not stop a
+    # billion-block build; DenseFormer's averages would join every pair of them
+    path = space_file(tmp_path, "transformer", depth=depth, hop_window=0, dwa=["scaled"])
+    error = finishes(lambda: load_space(path), seconds=5)
+    assert isinstance(error, SpaceError)
+    assert "skeleton.depth: must be at most 128 blocks" in str(error)

@@ -35,7 +35,8 @@ def test_every_cell_round_trips_through_its_genotype_and_arch_string() -> None:
         # the genotype is the compiled network: dead ops (which cannot reach the output)
         # come back as none, and the cell read back builds the same genotype again
         assert back == nb201.live_cell(cell)
-        assert small(back) == g
+        if back != cell:  # (the same cell builds the same genotype: nothing to check)
+            assert small(back) == g
         live += back == cell
     assert live == 9445  # cells without a dead op: these come back exactly
 

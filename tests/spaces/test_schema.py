@@ -70,12 +70,13 @@ CASES = [
     (
         "domain",
         "audio",
-        "domain: unknown domain 'audio' (domains: vector, signal, image, segmentation)",
+        "domain: unknown domain 'audio' (domains: vector, signal, image, segmentation, sequence)",
     ),
     (
         "family",
         "rnn",
-        "family: unknown family 'rnn' (families: chain, stages, cell, dense, unet, nb201)",
+        "family: unknown family 'rnn' (families: chain, stages, cell, dense, unet, nb201, "
+        "transformer)",
     ),
     ("skeleton", [], "skeleton: must be a mapping"),
     ("skeleton.depth", ..., "skeleton.depth: missing (family 'chain' needs it)"),

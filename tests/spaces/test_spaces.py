@@ -17,7 +17,16 @@ from nas_skip.spaces import Space, SpaceError, Structure, list_spaces, load_spac
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 torch.set_num_threads(1)
-SHIPPED = ["conv1d", "deep_mlp", "densenet", "nb101_cell", "nb201", "resnet_macro", "unet"]
+SHIPPED = [
+    "conv1d",
+    "deep_mlp",
+    "densenet",
+    "nb101_cell",
+    "nb201",
+    "resnet_macro",
+    "transformer",
+    "unet",
+]
 
 
 def test_the_shipped_spaces() -> None:
@@ -45,13 +54,16 @@ def test_random_and_tpe_samples_build_and_run(name: str) -> None:
     hashes = set()
     for i, (g, hp, params) in enumerate(samples):
         assert g.input_shape == space.input_shape
-        assert g.shapes[g.output][0] == space.num_classes
+        assert g.shapes[g.output][-1 if g.sequence else 0] == space.num_classes
         assert set(hp) == set(space.spec.train)
         assert all(not k.startswith("train:") or k[6:] in hp for k in params)
         hashes.add(g.canonical_hash())
         if i % 5 == 0:  # building every sample is slow; a fifth of them run forward+backward
             model = build(g)
-            y = model(torch.randn(2, *g.input_shape))
+            x = torch.randn(2, *g.input_shape)
+            if g.sequence:  # token ids
+                x = torch.randint(0, space.num_classes, (2, *g.input_shape))
+            y = model(x)
             y.float().mean().backward()
     assert len(hashes) > len(samples) // 2  # the space is not degenerate
 
@@ -176,6 +188,8 @@ def _hop_bounds(space: Space, params: dict) -> tuple[int, int]:
         return 2, max(v for k, v in params.items() if k.startswith("layers:")) + 1
     if family == "unet":
         return 1, params["depth"]
+    if family == "transformer":  # residuals 1, cross-block skips, DenseFormer averages
+        return 1, max(s["hop_window"], params["depth"])
     return 1, (s["nodes"] - 1 if family == "cell" else 3)
 
 
