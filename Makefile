@@ -32,8 +32,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check nas_skip tests scripts
 	$(VENV)/bin/mypy
 
+# two pytest-xdist workers, the CI machine's cores; the tests that start Ray or use
+# PostgreSQL share one of them (tests/conftest.py)
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

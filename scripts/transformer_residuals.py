@@ -173,7 +173,14 @@ def search(args: argparse.Namespace, depth: int, folder: Path) -> dict[str, Any]
     genotype = trial_genotype(best)
     drawn = draw(genotype, args.draw) if args.draw else None
     values = [t.values[0] for t in study.trials if t.values]
+    states = [t.state.name for t in study.trials]
     return {
+        "complete": states.count("COMPLETE"),
+        "pruned": states.count("PRUNED"),
+        "diverged": sum(
+            str(t.user_attrs.get("pruned_reason", "")).startswith("diverged") for t in study.trials
+        ),  # fmt: skip
+        "failed": states.count("FAIL"),
         "depth": depth,
         "trials": len(study.trials),
         "epochs": args.epochs,
@@ -206,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         depths, args.seeds, args.epochs = [1, 2], 1, 1
         args.trials, args.draw = 2, None
+    from rich.console import Console
     from rich.progress import Progress
 
     t0 = time.perf_counter()
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
     with (ProcessPoolExecutor(args.jobs, mp_context=context) as pool,
-          Progress(transient=True) as bar):  # fmt: skip
+          Progress(console=Console(stderr=True), transient=True) as bar):  # fmt: skip
         task = bar.add_task("designs", total=len(jobs))
         futures = [pool.submit(run_one, *job, shared) for job in jobs]
         for future in as_completed(futures):
