@@ -105,8 +105,8 @@ def test_export_reads_weights_only_in_the_users_folder(tmp_path: Path) -> None:
         "/etc/passwd",
         "../mine/x",
         "ABCDEF01-0000-4000-8000-000000000000",
-        f"{uuid.uuid4()}/",
-        f"../mine/{uuid.uuid4()}",
+        "5a4d47b7-4faa-4248-a902-b52778596a1e/",  # a UUID with a slash: a folder
+        "../mine/b80e1824-fe95-4bbd-8cf8-324adfaafa0b",  # a UUID in another folder
     ],  # fmt: skip
 )
 def test_hostile_artifact_ids_are_never_read(
