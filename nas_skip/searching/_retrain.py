@@ -359,10 +359,7 @@ class _Bar:
         """The per-epoch callback of seed ``seed``'s run."""
 
         def update(epoch: int, m: EpochMetrics) -> None:
-            score = "val mIoU" if m.val_miou is not None else "val acc"
-            value = m.val_accuracy
-            if m.val_bpc is not None:
-                score, value = "val bpc", m.val_bpc
+            score, value = m.shown()
             desc = f"trial {self.number} seed {seed + 1}/{self.seeds}: {score} {value:.4f}"
             self.progress.update(self.task, advance=1, description=desc)
 

@@ -304,10 +304,8 @@ def _progress_bar(
     task = bar.add_task(f"{name}: training", total=epochs)
 
     def update(m: EpochMetrics) -> None:
-        score = "val mIoU" if m.val_miou is not None else "val acc"
-        desc = f"{name}: loss {m.train_loss:.4f}  {score} {m.val_accuracy:.4f}"
-        if m.val_bpc is not None:
-            desc = f"{name}: loss {m.train_loss:.4f}  val bpc {m.val_bpc:.4f}"
+        score, value = m.shown()
+        desc = f"{name}: loss {m.train_loss:.4f}  {score} {value:.4f}"
         bar.update(task, advance=1, description=desc)
 
     return update

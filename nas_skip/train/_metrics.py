@@ -42,6 +42,13 @@ class EpochMetrics:
             return self.val_bpc
         return self.val_accuracy
 
+    def shown(self) -> tuple[str, float]:
+        """The validation score as a progress bar shows it: ("val bpc", 2.71), ("val
+        mIoU", 0.62) or ("val acc", 0.93)."""
+        if self.val_bpc is not None:
+            return "val bpc", self.val_bpc
+        return ("val mIoU" if self.val_miou is not None else "val acc"), self.val_accuracy
+
 
 @dataclass(frozen=True)
 class TrainResult:
