@@ -20,6 +20,8 @@ DATA_DOMAINS = ("vector", "signal", "image", "segmentation", "sequence")
 #: - ``token_classification``: a class per position, ``y`` (N, L), scored only where it is
 #:   not :data:`IGNORE_INDEX`.
 TASKS = ("classification", "segmentation", "language_model", "token_classification")
+#: the tasks whose labels are per token: (N, L) for (N, L, classes) logits
+PER_TOKEN_TASKS = ("language_model", "token_classification")
 
 #: The label of a position that is not scored (token_classification); the same value as
 #: the default ``ignore_index`` of ``torch.nn.functional.cross_entropy``.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nas_skip.data._base import IGNORE_INDEX, Dataset
+from nas_skip.data._base import IGNORE_INDEX, PER_TOKEN_TASKS, Dataset
 from nas_skip.genotype import INPUT, Genotype
 from nas_skip.train._config import Placement
 from nas_skip.train._errors import TrainError
@@ -46,7 +46,7 @@ def check_fit(genotype: Genotype, dataset: Dataset) -> None:
     c = dataset.num_classes
     label_shape = tuple(dataset.y_train.shape[1:])
     want = (c, *label_shape) if dataset.task == "segmentation" else (c,)
-    if dataset.task in ("language_model", "token_classification"):
+    if dataset.task in PER_TOKEN_TASKS:
         want = (*label_shape, c)
     vocabs = [genotype.node_params[n.id]["vocab"] for n in genotype.nodes
               if genotype.plans[n.id].base[0].edge.src == INPUT

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from nas_skip.data._base import Dataset
+from nas_skip.data._base import PER_TOKEN_TASKS, Dataset
 from nas_skip.genotype import Genotype
 from nas_skip.train._config import TrainConfig, resolve
 from nas_skip.train._data import batch_starts, batches, check_fit, place_data
@@ -139,7 +139,7 @@ def _fit(
     check_fit(genotype, dataset)
     place = resolve(config, image_input=len(genotype.input_shape) == 3)
     segmentation = dataset.task == "segmentation"
-    per_token = dataset.task in PER_TOKEN
+    per_token = dataset.task in PER_TOKEN_TASKS
     language_model = dataset.task == "language_model"
     autocast: Callable[[], AbstractContextManager[Any]] = (
         functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
@@ -259,10 +259,6 @@ def _fit(
             test_bpc=evals["test"].loss / math.log(2) if language_model else None,
         )
     return result, model
-
-
-#: tasks whose labels are per token: (N, L) for (N, L, classes) logits
-PER_TOKEN = ("language_model", "token_classification")
 
 
 def _per_token(
