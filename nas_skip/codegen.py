@@ -166,7 +166,7 @@ def _periodic(g: Genotype, segments: list[list[str]]) -> list[list[str]]:
     while i < len(segments):
         for p in range(2, _MAX_PERIOD + 1):
             unit = keys[i : i + p]
-            if len(unit) < p or unit[0] < 0 or len(set(unit)) < p or min(unit) < 0:
+            if len(unit) < p or len(set(unit)) < p or min(unit) < 0:  # short, repeats, or single
                 continue
             reps = 1
             while keys[i + reps * p : i + (reps + 1) * p] == unit:
