@@ -165,7 +165,8 @@ def search(space: str | Path, dataset: str | Path | Dataset | None = None, *,
 
     known = {f.name for f in fields(SearchConfig)} - {"space", "dataset", "extra", "user_ops",
                                                       "objective_fn", "objective_name",
-                                                      "directions_"}  # fmt: skip
+                                                      "directions_", "data_ref",
+                                                      "store_mark"}  # fmt: skip
     unknown = sorted(set(options) - known)
     if unknown:
         raise NasSkipError(f"search(): unknown option {unknown[0]!r} "

@@ -20,7 +20,7 @@ def _serial(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     params = callspec.params.values() if callspec is not None else ()
     return (
-        item.path.name == "test_ray.py"
+        item.path.name in ("test_ray.py", "test_cluster.py")
         or "ray" in params  # the backends' conformance suite, on Ray
         or item.name.endswith("_on_ray")
         or "postgres" in getattr(item, "fixturenames", ())

@@ -124,6 +124,15 @@ def search(
             rich_help_panel=_TRAIN,
         ),
     ] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            metavar="DEVICE",
+            help="auto: local workers round-robin over the visible GPUs, a Ray trial on "
+            "the GPU Ray gave it, else the CPU; or cpu, cuda, cuda:N.",
+        ),
+    ] = "auto",
     population: Annotated[
         int, typer.Option("--population", metavar="N", help="Evolution, NSGA-II.")
     ] = 20,
@@ -254,6 +263,7 @@ def search(
             warmup_epochs=warmup_epochs,
         ),  # fmt: skip
         train_error=train_error,
+        device=device,
         strategy=strategy,
         relaxation=relaxation,
         max_skips=max_skips,

@@ -121,6 +121,7 @@ def make_evaluator(
     train_error: bool = False,
     objective: Any = None,
     n_values: int = 1,
+    device: str = "auto",
 ) -> Evaluator:
     """The evaluator ``name`` for trials of ``space`` (bound to its dataset).
 
@@ -134,6 +135,7 @@ def make_evaluator(
             a fifth to a third of a short trial on CPU).
         objective: the user's function, or its cloudpickle bytes (``objective`` only).
         n_values: how many values that function returns (``objective`` only).
+        device: where to train (``train`` only): auto, cpu, cuda or cuda:N.
 
     Raises:
         EvaluatorError: an unknown name, a space the evaluator cannot evaluate, or a
@@ -151,7 +153,7 @@ def make_evaluator(
     if name == "train":
         from nas_skip.evaluators._train import TrainEvaluator
 
-        return TrainEvaluator(space, epochs, threads, data_dir, train_error)
+        return TrainEvaluator(space, epochs, threads, data_dir, train_error, device)
     from nas_skip.evaluators._nb201 import NB201Evaluator
 
     return NB201Evaluator(name.removeprefix("nb201-"), space)

@@ -21,6 +21,7 @@ class TrainEvaluator(Evaluator):
         threads: torch threads per trial.
         data_dir: local files of the datasets read through torchvision.
         train_error: also evaluate the whole training split after the last epoch.
+        device: where to train: auto, cpu, cuda or cuda:N.
 
     Raises:
         SpaceError: a value of the space's ``train:`` section (a choice, or either end of
@@ -30,9 +31,11 @@ class TrainEvaluator(Evaluator):
     name = "train"
 
     def __init__(self, space: Space, epochs: int, threads: int = 1,
-                 data_dir: str | None = None, train_error: bool = False) -> None:  # fmt: skip
+                 data_dir: str | None = None, train_error: bool = False,
+                 device: str = "auto") -> None:  # fmt: skip
         check_train(space)
         self.dataset, self.domain, self.epochs = space.dataset, space.domain, epochs
+        self.device = device
         self.threads, self.data_dir, self.train_error = threads, data_dir, train_error
 
     @cached_property
@@ -46,7 +49,8 @@ class TrainEvaluator(Evaluator):
         from nas_skip.train import TrainConfig, fit
 
         config = TrainConfig(epochs=self.epochs, seed=trial.seed, threads=self.threads,
-                             train_error=self.train_error, **trial.hparams)  # fmt: skip
+                             train_error=self.train_error, device=self.device,
+                             **trial.hparams)  # fmt: skip
         result, model = fit(trial.genotype, self.data, config, trial.report)
         metrics = result.to_dict()
         # None: a metric of another task (bits per character are a language model's)

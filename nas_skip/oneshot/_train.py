@@ -37,9 +37,11 @@ class OneShotConfig:
     max_skips: int | None = None  # P-DARTS's cap on the skips kept
     seed: int = 0
     threads: int = 1
+    device: str = "auto"  # where the supernet trains (TrainConfig.device)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "threads"}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__
+                if k not in ("threads", "device")}  # fmt: skip
 
 
 @dataclass
@@ -107,11 +109,12 @@ def train_supernet(
     from nas_skip.train._data import batches
     from nas_skip.train._loop import _lr_at, _num_threads, _optimizer
 
-    recipe = TrainConfig(epochs=config.epochs, seed=config.seed, **relaxation.hparams)
+    recipe = TrainConfig(epochs=config.epochs, seed=config.seed, device=config.device,
+                         **relaxation.hparams)  # fmt: skip
     start = time.perf_counter()
     with _num_threads(config.threads):
         torch.manual_seed(config.seed)
-        # the device a trial of this recipe would use (a GPU where there is one), in fp32
+        # the device a trial of this search would use, in fp32
         device = resolve(recipe, image_input=len(data.input_shape) == 3).device
         net = SuperNet(relaxation, config.relaxation).to(device)
         run = OneShotRun(config, net)

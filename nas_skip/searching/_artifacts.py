@@ -13,7 +13,9 @@ study that records ``/etc`` reads nothing there.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +25,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from nas_skip.errors import brief
-from nas_skip.searching._config import DEFAULT_ARTIFACTS
+from nas_skip.searching._config import DEFAULT_ARTIFACTS, SearchError
 
 #: the artifact ids upload_artifact writes: str(uuid.uuid4())
 ARTIFACT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -108,3 +110,48 @@ class ArtifactFolders:
         except (ArtifactNotFound, OSError):
             return None
         return data if len(data) <= limit else None
+
+
+#: the file in an artifact folder that names it: a search's workers check they see the
+#: folder its driver writes to (on a cluster, a folder on storage every node mounts)
+STORE_MARK = ".nas-skip-store"
+_MARK = re.compile(r"[0-9a-f]{32}")
+
+
+def mark_store(folder: Path) -> str:
+    """The id written in ``folder``'s mark, made (with the folder) on first use."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / STORE_MARK
+    with contextlib.suppress(FileExistsError):
+        with path.open("x") as f:  # one id, even when two searches start at once
+            f.write(secrets.token_hex(16))
+    found = _read_mark(path)
+    if found is None:  # someone wrote something else there: a fresh id
+        found = secrets.token_hex(16)
+        path.write_text(found)
+    return found
+
+
+def _read_mark(path: Path) -> str | None:
+    try:
+        with path.open() as f:
+            text = f.read(64).strip()  # bounded: the file is ours, but may be anything
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _MARK.fullmatch(text) else None
+
+
+def check_store(folder: Path, mark: str, where: str) -> None:
+    """Refuse to write artifacts to a folder that is not the search's own.
+
+    Raises:
+        SearchError: ``folder`` has no mark, or another one: on a cluster, the node
+            ``where`` does not see the driver's folder (no shared storage there); its
+            artifacts would land where export, report and the dashboard never look.
+    """
+    if _read_mark(folder / STORE_MARK) != mark:
+        raise SearchError(
+            f"--artifacts {folder}: {where} does not see the folder the search started "
+            "with; put --artifacts on storage every node mounts at the same path (NFS), "
+            "or the weights and drawings of its trials would be lost"
+        )

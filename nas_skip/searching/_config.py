@@ -118,6 +118,9 @@ class SearchConfig:
     artifacts: str | None = None  # artifact folder; None: runs/artifacts
     data_dir: str | None = None  # local files of cifar10 / mnist / fashion_mnist
     threads: int = 1  # torch threads per trial
+    # where trials train: auto (local workers round-robin over the visible GPUs, a Ray
+    # trial on the GPU Ray gave it, else the CPU), cpu, cuda or cuda:N (see _devices)
+    device: str = "auto"
     # fixed training values replacing the space's train: entries ({"optimizer": "adamw"});
     # keys as in a space's train: section (lr, optimizer, grad_clip, warmup_epochs, ...)
     train: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -135,6 +138,9 @@ class SearchConfig:
     directions_: tuple[str, ...] = ("maximize",)
     # ray: the search's dataset, put in Ray's object store once by the driver
     data_ref: Any = field(default=None, compare=False, repr=False)
+    # ray: the id of the artifact folder's mark (_artifacts.mark_store), which every
+    # worker checks it sees before it writes there
+    store_mark: str | None = field(default=None, repr=False)
     strategy: str = "trials"  # "trials" or "oneshot" (a supernet, then its network)
     relaxation: str = "softmax"  # oneshot: "softmax" (DARTS) or "sigmoid" (Fair DARTS)
     max_skips: int | None = None  # oneshot: the most skips the derived network keeps
@@ -176,6 +182,8 @@ class SearchConfig:
              f"must be in [0, {MAX_SEED}], got {brief(self.seed)}")  # fmt: skip
         need(self.keep >= 0, "keep", f"must be 0 or more, got {self.keep}")
         need(self.threads >= 1, "threads", f"must be at least 1, got {self.threads}")
+        problem = _train_problem("device", self.device)
+        need(not problem, "device", problem)
         need(self.cpus_per_trial > 0, "cpus-per-trial", "must be positive")
         need(self.gpus_per_trial >= 0, "gpus-per-trial", "must be 0 or more")
         need(self.timeout is None or self.timeout > 0, "timeout", "must be positive seconds")
@@ -296,5 +304,6 @@ class SearchConfig:
         out.pop("user_ops")
         out.pop("objective_fn")
         out.pop("data_ref")
+        out.pop("store_mark")
         out["objectives"] = list(self.objectives)
         return out

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from nas_skip.errors import NasSkipError
 from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._devices import worker_device
 from nas_skip.searching._objective import (
     Worker,
     all_finite,
@@ -146,7 +147,7 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     # a rerun with the same seed must not propose the same points again: offset the seed
     trials = sum(queries.states().values())
     handle.study.sampler = make_sampler(config, worker_index, trials, space)
-    worker = Worker(config, space, handle)
+    worker = Worker(config, space, handle, worker_device(config.device, worker_index))
     budget = _Budget(config.trials, config.max_failures, queries)
     if budget.reached():
         return 0

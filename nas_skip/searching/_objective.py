@@ -64,6 +64,7 @@ class Worker:
     config: SearchConfig
     space: Space
     handle: StudyHandle
+    device: str = "auto"  # where this process trains (``--device`` resolved for it)
 
     @cached_property
     def evaluator(self) -> Evaluator:
@@ -71,7 +72,8 @@ class Worker:
         c = self.config
         assert c.epochs is not None  # SearchConfig resolves it
         return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir,
-                              c.train_error, c.objective_fn, len(c.directions))  # fmt: skip
+                              c.train_error, c.objective_fn, len(c.directions),
+                              self.device)  # fmt: skip
 
     @property
     def study(self) -> optuna.Study:

@@ -21,6 +21,7 @@ import optuna
 from rich.console import Console
 
 from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._devices import worker_device
 from nas_skip.searching._storage import StudyHandle
 from nas_skip.spaces import Space
 
@@ -69,6 +70,7 @@ def run_oneshot(config: SearchConfig, space: Space, handle: StudyHandle,
         max_skips=config.max_skips,
         seed=config.seed or 0,
         threads=config.threads,
+        device=worker_device(config.device, 0),
     )
     study = handle.study
     k = 1 + max((n for n, _ in oneshot_runs(study)), default=0)

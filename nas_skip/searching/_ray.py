@@ -30,8 +30,11 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
+from nas_skip.errors import NasSkipError
 from nas_skip.genotype import Genotype
+from nas_skip.searching._artifacts import check_store, mark_store
 from nas_skip.searching._config import SearchConfig, SearchError
+from nas_skip.searching._devices import ray_trial_device
 from nas_skip.searching._objective import Sample, Worker, evaluate, failure_reason
 from nas_skip.searching._samplers import make_sampler
 from nas_skip.searching._storage import StudyHandle, make_storage, worker_id
@@ -64,6 +67,7 @@ def run_ray(config: SearchConfig, space: Space, trainable: Trainable | None = No
             exceed the cluster, or every trial failed (a broken setup).
     """
     shipped = _shipped_config(config)
+    shipped = shipped.with_(store_mark=mark_store(Path(shipped.artifacts or "")))
     with _ray_session(config):
         shipped = shipped.with_(data_ref=_put_data(config, space))
         if "after_put" in config.extra:  # tests: the files are not needed from here on
@@ -110,8 +114,13 @@ def _absolute(url: str) -> str:
 # --- Ray's lifecycle --------------------------------------------------------------------------
 @contextlib.contextmanager
 def _ray_session(config: SearchConfig) -> Iterator[None]:
-    """Ray for the run: joined, started loopback-only, or the caller's; quiet either way."""
-    if config.ray_address is None:
+    """Ray for the run: joined, started loopback-only, or the caller's; quiet either way.
+
+    A cluster at a loopback address (127.0.0.1:PORT: nodes started on this machine with
+    ``--node-ip-address 127.0.0.1``) is joined as a loopback driver too, as its raylets
+    are found at 127.0.0.1.
+    """
+    if _on_loopback(config.ray_address):
         os.environ[LOOPBACK_ENV] = "0"
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
     import ray
@@ -122,9 +131,10 @@ def _ray_session(config: SearchConfig) -> Iterator[None]:
     ray_logger.setLevel(logging.ERROR)  # our progress bar says what Ray's INFO lines would
     started = not ray.is_initialized()  # else the caller's Ray: theirs to shut down
     try:
-        if started and config.ray_address is None:
+        if started and _on_loopback(config.ray_address):
             # the variable is read when Ray is imported: someone may have imported it first
             ray_constants.ENABLE_RAY_CLUSTER = False
+        if started and config.ray_address is None:
             ray.init(address="local", include_dashboard=False, num_cpus=os.cpu_count() or 1,
                      log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
             node_ip = ray.util.get_node_ip_address()
@@ -138,13 +148,41 @@ def _ray_session(config: SearchConfig) -> Iterator[None]:
                     "--artifacts folder",
                     stacklevel=4,
                 )
-            ray.init(address=config.ray_address, log_to_driver=False,
-                     logging_level=logging.ERROR)  # fmt: skip
+            _join(config.ray_address or "auto")
         yield
     finally:
         if started and ray.is_initialized():
             ray.shutdown()  # stops a local Ray; only disconnects from a cluster
         ray_logger.setLevel(level)
+
+
+def _on_loopback(address: str | None) -> bool:
+    """Whether Ray runs on this machine's loopback: a local Ray, or a cluster joined at
+    127.0.0.1 / localhost / [::1]."""
+    if address is None:
+        return True
+    host = address.removeprefix("ray://").rpartition(":")[0] or address
+    return host.strip("[]") in _LOOPBACK
+
+
+def _join(address: str) -> None:
+    """``ray.init`` on a running cluster, its failures as one line naming the flag.
+
+    Raises:
+        SearchError: no cluster answers there, or it refuses this driver (Ray says only
+            that it failed to connect: the message says where Ray looks for a token).
+    """
+    import ray
+
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError ...
+        raise SearchError(
+            f"--ray-address {address}: cannot join the Ray cluster ({failure_reason(exc)}); "
+            "is one running there (ray start --head), and does this process have its token "
+            "(RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+            "~/.ray/auth_token)?"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -278,13 +316,19 @@ def _scheduler(config: SearchConfig) -> TrialScheduler | None:
 
 
 # --- the trainable (runs in a Ray worker) -----------------------------------------------------
-_WORKERS: dict[SearchConfig, Worker] = {}  # one per process: the study and the loaded data
+_WORKERS: dict[tuple[SearchConfig, str], Worker] = {}  # one per process and device
 
 
-def _worker(config: SearchConfig) -> Worker:
-    """This process's Worker; an actor reused for many trials loads the data once."""
-    if config not in _WORKERS:
+def _worker(config: SearchConfig, node: str, device: str = "auto") -> Worker:
+    """This process's Worker; an actor reused for many trials loads the data once.
+
+    Raises:
+        SearchError: this node does not see the driver's artifact folder.
+    """
+    if (config, device) not in _WORKERS:
         _WORKERS.clear()
+        if config.store_mark is not None:
+            check_store(config.artifact_dir(), config.store_mark, f"Ray node {node}")
         from nas_skip._user_ops import ensure_registered
 
         ensure_registered(config.user_ops)  # the user's ops, imported from their modules
@@ -301,8 +345,9 @@ def _worker(config: SearchConfig) -> Worker:
         study = optuna.load_study(study_name=config.study_name(space.name, space.dataset),
                                   storage=make_storage(url),
                                   sampler=optuna.samplers.RandomSampler())  # fmt: skip
-        _WORKERS[config] = Worker(config, space, StudyHandle(study, url, config.artifact_dir()))
-    return _WORKERS[config]
+        handle = StudyHandle(study, url, config.artifact_dir())
+        _WORKERS[config, device] = Worker(config, space, handle, device)
+    return _WORKERS[config, device]
 
 
 def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
@@ -312,8 +357,13 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
     then one final report at the last epoch with the objective values (``final``); a trial
     the objective prunes (it diverged) ends with a ``pruned`` report instead. Other
     exceptions propagate, with ``fail_reason`` stored: Ray marks the trial errored and the
-    searcher tells FAIL.
+    searcher tells FAIL. Every report carries the node's ``warning`` when the trial asked
+    for a GPU and trains on the CPU (the searcher prints it once).
+
+    The trial records where it ran: ``node`` (the Ray node, ``ip/node-id``), ``device``,
+    and, when it asked for GPUs, the ``cuda_visible_devices`` Ray set for it.
     """
+    import ray
     from ray import tune
 
     from nas_skip.searching._ray_searcher import (
@@ -326,15 +376,28 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         PARAMS,
         PRUNED,
         TRIAL_ID,
+        WARNING,
+        node_label,
     )
 
     torch.set_num_threads(search.threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    worker = _worker(search)
-    trial = optuna.trial.Trial(worker.study, int(trial_config[TRIAL_ID]))
+    node = node_label(ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id())
+    trial_id = int(trial_config[TRIAL_ID])
+    try:
+        device, warning = ray_trial_device(search.device, search.gpus_per_trial, node)
+        worker = _worker(search, node, device)
+    except NasSkipError as exc:  # this node cannot run trials: say so on the trial
+        storage = make_storage(search.storage_url())
+        storage.set_trial_user_attr(trial_id, "node", node)
+        storage.set_trial_user_attr(trial_id, "fail_reason", str(exc))
+        raise
+    trial = optuna.trial.Trial(worker.study, trial_id)
     # every report must carry every metric Tune was told of; not measured yet: NaN
     multi = search.multi_objective
     pending = {name: math.nan for name in search.objectives if multi and name != ACCURACY}
+    if warning is not None:
+        pending[WARNING] = warning  # not a metric: the searcher prints it once
     last_epoch = 0
 
     def report(epoch: int, metrics: EpochMetrics) -> None:
@@ -352,6 +415,10 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
         # ``worker`` stays the driver's host:pid (the driver owns the trial, and
         # fail_stale_trials must see it die); this is where it trained
         trial.set_user_attr("ray_worker", worker_id())
+        trial.set_user_attr("node", node)
+        trial.set_user_attr("device", device)
+        if search.gpus_per_trial > 0:
+            trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES"))
         g = Genotype.from_json(json.loads(trial_config[GENOTYPE]))
         s = Sample(g, dict(trial_config[HPARAMS]), dict(trial_config[PARAMS]))
         values = evaluate(trial, worker, s, report)
@@ -367,5 +434,5 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
     duplicate = "duplicate_of" in trial.user_attrs
     # one objective goes out as ACCURACY, Tune's metric, whatever it is named (a user's)
     names = search.objectives if multi else (ACCURACY,)
-    tune.report({EPOCH: search.epochs, FINAL: True, DUPLICATE: duplicate,
+    tune.report({EPOCH: search.epochs, FINAL: True, DUPLICATE: duplicate, **pending,
                  **dict(zip(names, values, strict=True))})  # fmt: skip

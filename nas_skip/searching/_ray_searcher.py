@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 # FINAL marks the one report sent after training, which carries the objective values;
 # PRUNED the last report of a trial the objective pruned (its pruned_reason is stored).
 EPOCH, ACCURACY, FINAL, DUPLICATE, PRUNED = "epoch", "accuracy", "final", "duplicate", "pruned"
+#: a line the trainable asks the driver to print (once): a trial that asked for a GPU on a
+#: node where torch sees no CUDA trains on the CPU
+WARNING = "warning"
 # Constants the space function puts in each Ray trial's config for the trainable.
 TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS, PARAMS = (
     "optuna_trial_id",
@@ -60,6 +64,37 @@ TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS, PARAMS = (
 )
 #: seconds between two looks at the study's finished count (other processes add to it)
 RECOUNT_SECONDS = 1.0
+#: the most of a trial's error.txt read to say why it failed (Tune writes the whole error)
+ERROR_BYTES = 8192
+
+
+def node_label(ip: str, node_id: str) -> str:
+    """A Ray node as trials record it (``node``): its IP and the head of its id, which tells
+    apart nodes that share an IP (several on one machine)."""
+    return f"{ip}/{node_id[:8]}"
+
+
+def lost_reason(error: str, node: str | None, nodes: list[dict[str, Any]]) -> str:
+    """Why a trial whose worker wrote no ``fail_reason`` errored: its worker process or
+    its node was lost.
+
+    Args:
+        error: the start of Tune's error.txt for the trial ("" if none).
+        node: the trial's ``node`` attribute (None when it never started).
+        nodes: ``ray.nodes()``: which nodes the cluster has declared dead.
+    """
+    dead = {node_label(n.get("NodeManagerAddress", "?"), n.get("NodeID", "")): n
+            for n in nodes if not n.get("Alive", True)}  # fmt: skip
+    match = re.search(r"node has died\. Node Id: ([0-9a-f]{8,})", error)
+    if match is not None:  # Ray says which node; the trial may not have recorded it yet
+        died = [label for label, n in dead.items() if n.get("NodeID") == match.group(1)]
+        node = died[0] if died else node or f"?/{match.group(1)[:8]}"
+        return f"its Ray node {node} died"
+    if node is not None and node in dead:
+        return f"its Ray node {node} died"
+    first = next((line.strip() for line in error.splitlines()[1:] if line.strip()), "")
+    where = f" on Ray node {node}" if node else ""
+    return f"the Ray trial errored{where}" + (f": {first[:200]}" if first else "")
 
 
 def define_by_run(space: Space) -> Callable[[Any], dict[str, Any]]:
@@ -121,6 +156,7 @@ class StudySearch(OptunaSearch):
         self._steps: dict[str, set[int]] = {}  # trial -> epochs stored as intermediate values
         self._experiment_dir = experiment_dir
         self.stop_reason: str | None = None  # why no new trial starts ("failures", "timeout")
+        self._warned: set[str] = set()  # the trainables' warnings printed so far
 
     @property
     def study(self) -> optuna.Study:
@@ -179,6 +215,14 @@ class StudySearch(OptunaSearch):
         # replaces the stock method, which reports at training_iteration
         if trial_id not in self._completed_trials:
             self._store_intermediate(trial_id, result)
+        self._warn(result)
+
+    def _warn(self, result: dict[str, Any] | None) -> None:
+        """Print a trainable's warning once (each names its node)."""
+        text = (result or {}).get(WARNING)
+        if isinstance(text, str) and text not in self._warned:
+            self._warned.add(text)
+            sys.stderr.write(f"warning: {text}\n")
 
     def _store_intermediate(self, trial_id: str, result: dict[str, Any]) -> None:
         if self._multi or result.get(DUPLICATE) or ACCURACY not in result:
@@ -196,6 +240,7 @@ class StudySearch(OptunaSearch):
             super().on_trial_complete(trial_id, result, error)  # the stock warning path
             return
         ot_trial = self._ot_trials[trial_id]
+        self._warn(result)
         if error or not result:
             reason = "" if error else "ended before it started (the run stopped)"
             self._tell_fail(trial_id, ot_trial, reason)
@@ -226,8 +271,11 @@ class StudySearch(OptunaSearch):
         if "fail_reason" in attrs:
             reason = attrs["fail_reason"]
         else:
-            where = f"{self._experiment_dir}/trial_{ot_trial.number}/error.txt"
-            reason = reason or f"the Ray trial errored; see {where}"
+            if not reason:  # the worker process, or its node, was lost
+                where = f"{self._experiment_dir}/trial_{ot_trial.number}/error.txt"
+                node = attrs.get("node")
+                reason = lost_reason(_head(where), node if isinstance(node, str) else None,
+                                     _nodes()) + f"; see {where}"  # fmt: skip
             ot_trial.set_user_attr("fail_reason", reason)
         # one line per failure, as the local backend prints; Tune's traceback stays in the
         # trial's error.txt
@@ -277,3 +325,22 @@ class StudySearch(OptunaSearch):
 
     def restore(self, checkpoint_path: str) -> None:
         raise NotImplementedError("nas-skip continues a study with a fresh search, not restore")
+
+
+def _head(path: str) -> str:
+    """The start of a file Tune wrote; "" when it is not there."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(ERROR_BYTES)
+    except OSError:
+        return ""
+
+
+def _nodes() -> list[dict[str, Any]]:
+    """The cluster's nodes as the GCS knows them (dead ones included); [] without Ray."""
+    import ray
+
+    try:
+        return list(ray.nodes())
+    except Exception:  # noqa: BLE001 - a reason is still given without them
+        return []

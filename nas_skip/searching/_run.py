@@ -10,6 +10,7 @@ from rich.console import Console
 
 from nas_skip.evaluators import check_family, make_evaluator
 from nas_skip.searching._config import SearchConfig, SearchError, task_objectives
+from nas_skip.searching._devices import check_device
 from nas_skip.searching._progress import StudyWatcher
 from nas_skip.searching._queries import StudyQueries
 from nas_skip.searching._storage import fail_stale_trials, open_study, storage_failure
@@ -76,6 +77,7 @@ def search(config: SearchConfig, console: Console | None = None, progress: bool 
         config = config.with_(objectives=task_objectives(config.objectives, task))
     assert config.epochs is not None  # SearchConfig resolves it
     # refused here, before the study is touched, rather than in every worker
+    check_device(config)
     make_evaluator(config.evaluator, space, config.epochs, config.threads, config.data_dir,
                    config.train_error, config.objective_fn, len(config.directions))  # fmt: skip
     try:
