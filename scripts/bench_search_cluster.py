@@ -8,13 +8,14 @@ declaring one CPU; the driver is this process. Figures:
   node has finished its first trial; ``cluster_speedup_3_nodes`` is 3 nodes over 1 (goal
   >= 2.7 where the machine has 3 free cores: nodes on one machine share its cores, so
   ``cpus`` bounds it).
-- ``node_death``: a node is killed (SIGKILL of its raylet and workers) while it trains a
-  trial of a real search (4 nodes, 12 trials): trials ``lost`` (left RUNNING, or never
-  told), ``duplicated`` (an Optuna trial run by two Ray trials), ``failed`` (recorded FAIL
-  naming the node), and ``seconds_to_fail`` / ``seconds_to_next_trial``: from the kill to
-  the lost trial's FAIL and to the first trial started after it on the other nodes. Run
-  with Ray's default health checks (``default``: a dead node is declared after about 15 s)
-  and with checks every 0.5 s (``fast_health``).
+- ``node_death``: a worker node is killed (SIGKILL of its raylet and workers) when it is
+  first seen training a trial of a real search (4 nodes, 12 trials): trials ``lost``
+  (left RUNNING, or never told), ``duplicated`` (an Optuna trial run by two Ray trials),
+  ``failed`` (recorded FAIL naming the node), and ``seconds_to_fail`` /
+  ``seconds_to_next_trial``: from the kill to the lost trial's FAIL and to the first
+  trial started after it on the other nodes. Run with Ray's default health checks
+  (``default``: a dead node is declared after about 15 s) and with checks every 0.5 s
+  (``fast_health``).
 
 Runs alone (``python scripts/bench_search_cluster.py [--quick]``) or from bench_search.py.
 """
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from optuna.trial import TrialState
 
 from nas_skip.searching import SearchConfig, search
 from nas_skip.searching._cluster import kill_node, loopback_cluster
+from nas_skip.searching._storage import make_storage
 
 DEATH_SPACE = """name: death
 domain: vector
@@ -66,7 +69,7 @@ def bench_throughput(tmp: Path, per_node: int) -> dict[str, Any]:
 
 
 def bench_node_death(tmp: Path, fast_health: bool) -> dict[str, Any]:
-    """Kill a node while it trains; what the search made of it."""
+    """Kill the first worker node seen training a trial; what the search made of it."""
     import ray
 
     tag = "fast" if fast_health else "default"
@@ -75,44 +78,58 @@ def bench_node_death(tmp: Path, fast_health: bool) -> dict[str, Any]:
     storage = f"sqlite:///{tmp / f'death_{tag}.db'}"
     with loopback_cluster([{"num_cpus": 1}] * 4, fast_health=fast_health) as cluster:
         ray.init(address=cluster.address, log_to_driver=False)
-        victim = cluster.nodes[-1]
-        label = f"127.0.0.1/{cluster.node_id(len(cluster.nodes) - 1)[:8]}"
+        workers = {f"127.0.0.1/{cluster.node_id(i)[:8]}": cluster.nodes[i] for i in (1, 2, 3)}
         config = SearchConfig(space=str(space), backend="ray", trials=12, epochs=3, seed=0,
                               workers=4, storage=storage, ray_address=cluster.address,
                               artifacts=str(tmp / f"artifacts_{tag}"), pruning=False,
                               study=f"death-{tag}")  # fmt: skip
-        killed_at: list[float] = []
+        killed: list[tuple[str, float]] = []
+        searching = threading.Event()
+        searching.set()
 
         def kill_when_it_trains() -> None:
-            while not killed_at:
+            while not killed and searching.is_set():
                 time.sleep(0.1)
                 try:
                     study = optuna.load_study(study_name=f"death-{tag}", storage=storage)
                     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 except KeyError:
                     continue
-                if any(t.user_attrs.get("node") == label for t in running):
-                    kill_node(victim)
-                    killed_at.append(time.time())
+                for node in {t.user_attrs.get("node") for t in running} & set(workers):
+                    kill_node(workers[node])
+                    killed.append((node, time.time()))
+                    return
 
+        make_storage(storage)  # its tables, made before the watcher reads them
         killer = threading.Thread(target=kill_when_it_trains, daemon=True)
         killer.start()
-        result = search(config, progress=False)
+        try:
+            result = search(config, progress=False)
+        finally:
+            searching.clear()
+            killer.join()
     done = result.study.get_trials(deepcopy=False)
-    killed = killed_at[0]
+    nodes = Counter(str(t.user_attrs.get("node")) for t in done)
+    if not killed:
+        return {"killed": False, "trials_per_node": dict(nodes)}
+    label, at = killed[0]
     failed = [t for t in done if t.state == TrialState.FAIL]
     fail_times = [t.datetime_complete.timestamp() for t in failed if t.datetime_complete]
     later = [t.datetime_start.timestamp() for t in done
-             if t.datetime_start and t.datetime_start.timestamp() > killed]  # fmt: skip
+             if t.datetime_start and t.datetime_start.timestamp() > at]  # fmt: skip
     ray_ids = [t.user_attrs["ray_trial_id"] for t in done if "ray_trial_id" in t.user_attrs]
     return {
         "finished": result.finished,
         "failed": len(failed),
+        "fail_reasons": sorted(
+            {str(t.user_attrs.get("fail_reason")).split(";")[0] for t in failed}
+        ),  # fmt: skip
         "failed_name_the_node": all(label in t.user_attrs.get("fail_reason", "") for t in failed),
         "lost": sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in done),
         "duplicated": len(ray_ids) - len(set(ray_ids)),
-        "seconds_to_fail": round(min(fail_times) - killed, 2) if fail_times else None,
-        "seconds_to_next_trial": round(min(later) - killed, 2) if later else None,
+        "seconds_to_fail": round(min(fail_times) - at, 2) if fail_times else None,
+        "seconds_to_next_trial": round(min(later) - at, 2) if later else None,
+        "trials_per_node": dict(nodes),
     }
 
 

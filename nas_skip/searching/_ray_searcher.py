@@ -75,8 +75,8 @@ def node_label(ip: str, node_id: str) -> str:
 
 
 def lost_reason(error: str, node: str | None, nodes: list[dict[str, Any]]) -> str:
-    """Why a trial whose worker wrote no ``fail_reason`` errored: its worker process or
-    its node was lost.
+    """Why a trial whose worker wrote no ``fail_reason`` errored: most often its worker
+    process, or its whole node, was lost (a kill, the out-of-memory killer, a machine gone).
 
     Args:
         error: the start of Tune's error.txt for the trial ("" if none).
@@ -93,8 +93,13 @@ def lost_reason(error: str, node: str | None, nodes: list[dict[str, Any]]) -> st
     if node is not None and node in dead:
         return f"its Ray node {node} died"
     first = next((line.strip() for line in error.splitlines()[1:] if line.strip()), "")
+    detail = f": {first[:200]}" if first else ""
     where = f" on Ray node {node}" if node else ""
-    return f"the Ray trial errored{where}" + (f": {first[:200]}" if first else "")
+    if re.search(r"actor .*(died|is unavailable)", first, re.IGNORECASE):
+        # the process is gone, and with it maybe its node (Ray declares a node dead only
+        # after its health checks miss: about 15 s by default)
+        return f"its Ray worker{where} was lost (the process or its node died){detail}"
+    return f"the Ray trial errored{where}{detail}"
 
 
 def define_by_run(space: Space) -> Callable[[Any], dict[str, Any]]:

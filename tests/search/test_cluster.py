@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from nas_skip.searching import SearchConfig, search
 from nas_skip.searching._cluster import LoopbackCluster, kill_node, loopback_cluster
 from nas_skip.searching._ray_searcher import node_label
+from nas_skip.searching._storage import make_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.slow
@@ -201,6 +202,7 @@ def test_a_node_killed_mid_search_fails_its_trials_and_the_rest_finish(
                 lost.append(node)
                 return
 
+    make_storage(storage)  # its tables, made before the watcher reads them
     killer = threading.Thread(target=kill_when_it_trains)
     killer.start()
     try:
@@ -213,8 +215,11 @@ def test_a_node_killed_mid_search_fails_its_trials_and_the_rest_finish(
     assert result.finished == 12 and not [t for t in done if t.state == TrialState.RUNNING]
     failed = [t for t in done if t.state == TrialState.FAIL]
     assert failed and all(t.user_attrs["node"] == lost[0] for t in failed)
-    for t in failed:
-        assert t.user_attrs["fail_reason"].startswith(f"its Ray node {lost[0]} died"), t.user_attrs
+    for t in failed:  # said by Ray's error, or once the GCS has declared the node dead
+        reason = t.user_attrs["fail_reason"]
+        assert reason.startswith(
+            (f"its Ray node {lost[0]} died", f"its Ray worker on Ray node {lost[0]} was lost")
+        ), reason
     # nothing evaluated twice: one Ray trial per Optuna trial
     ray_ids = [t.user_attrs["ray_trial_id"] for t in done if "ray_trial_id" in t.user_attrs]
     assert len(ray_ids) == len(set(ray_ids))
@@ -289,8 +294,15 @@ NODE_DIED = (
     ("", "127.0.0.1/97f7724a", "its Ray node 127.0.0.1/97f7724a died"),  # the GCS knows
     ("Failure # 1\nThe actor died unexpectedly before finishing this task.\n",
      "127.0.0.1/30adcde8",
-     "the Ray trial errored on Ray node 127.0.0.1/30adcde8: The actor died unexpectedly "
-     "before finishing this task."),  # its process was killed; the node lives
+     "its Ray worker on Ray node 127.0.0.1/30adcde8 was lost (the process or its node died): "
+     "The actor died unexpectedly before finishing this task."),  # the node lives, so far
+    ("Failure # 1\nThe actor fa04 is unavailable: Socket closed rpc_code: 14.\n",
+     "127.0.0.1/30adcde8",
+     "its Ray worker on Ray node 127.0.0.1/30adcde8 was lost (the process or its node died): "
+     "The actor fa04 is unavailable: Socket closed rpc_code: 14."),  # before the GCS knows
+    ("Failure # 1\nray::ImplicitFunc.train() (pid=7, ip=127.0.0.1)\n", "127.0.0.1/30adcde8",
+     "the Ray trial errored on Ray node 127.0.0.1/30adcde8: ray::ImplicitFunc.train() "
+     "(pid=7, ip=127.0.0.1)"),  # a Python error the trainable could not record
     ("", None, "the Ray trial errored"),
     ("Failure # 1\n" + "x" * 100_000, "n", "the Ray trial errored on Ray node n: " + "x" * 200),
 ])  # fmt: skip
