@@ -23,8 +23,12 @@ Prints one JSON line:
   2,000 and 10,000 trials, against plain ``study.optimize`` on the same storage (see
   ``scripts/bench_big_study.py``, which also runs alone).
 
+- ``cluster_*`` and ``node_death``: the Ray backend on a real cluster of 1, 2 and 3 nodes
+  on this machine, and a node killed mid-search (see ``scripts/bench_search_cluster.py``,
+  which also runs alone).
+
 ``--quick`` runs fewer trials (noisier) and big studies up to 2,000; ``--no-ray`` leaves
-Ray out; ``--no-big`` leaves the big studies out.
+Ray (and the cluster) out; ``--no-cluster`` the cluster; ``--no-big`` the big studies.
 """
 
 from __future__ import annotations
@@ -160,6 +164,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-big", action="store_true")
+    parser.add_argument("--no-cluster", action="store_true")
     args = parser.parse_args()
     trials = 20 if args.quick else 60
     out: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
@@ -172,6 +177,10 @@ def main() -> None:
             from bench_search_ray import bench_ray  # scripts/ is on the path
 
             out |= bench_ray(tmp, trials, quick=args.quick)
+        if not args.no_ray and not args.no_cluster:
+            from bench_search_cluster import bench_cluster
+
+            out |= bench_cluster(tmp, quick=args.quick)
     if not args.no_big:
         from bench_big_study import bench_big_study
 

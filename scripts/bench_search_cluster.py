@@ -27,8 +27,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nas_skip.searching import SearchConfig, search
-from nas_skip.searching._cluster import kill_node, loopback_cluster
+from nas_skip.searching._cluster import kill_when_training, loopback_cluster
+from nas_skip.searching._ray_searcher import node_label
 from nas_skip.searching._storage import make_storage
 
 DEATH_SPACE = """name: death
@@ -78,36 +77,15 @@ def bench_node_death(tmp: Path, fast_health: bool) -> dict[str, Any]:
     storage = f"sqlite:///{tmp / f'death_{tag}.db'}"
     with loopback_cluster([{"num_cpus": 1}] * 4, fast_health=fast_health) as cluster:
         ray.init(address=cluster.address, log_to_driver=False)
-        workers = {f"127.0.0.1/{cluster.node_id(i)[:8]}": cluster.nodes[i] for i in (1, 2, 3)}
+        workers = {node_label("127.0.0.1", cluster.node_id(i)): cluster.nodes[i]
+                   for i in (1, 2, 3)}  # fmt: skip
         config = SearchConfig(space=str(space), backend="ray", trials=12, epochs=3, seed=0,
                               workers=4, storage=storage, ray_address=cluster.address,
                               artifacts=str(tmp / f"artifacts_{tag}"), pruning=False,
                               study=f"death-{tag}")  # fmt: skip
-        killed: list[tuple[str, float]] = []
-        searching = threading.Event()
-        searching.set()
-
-        def kill_when_it_trains() -> None:
-            while not killed and searching.is_set():
-                time.sleep(0.1)
-                try:
-                    study = optuna.load_study(study_name=f"death-{tag}", storage=storage)
-                    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                except KeyError:
-                    continue
-                for node in {t.user_attrs.get("node") for t in running} & set(workers):
-                    kill_node(workers[node])
-                    killed.append((node, time.time()))
-                    return
-
         make_storage(storage)  # its tables, made before the watcher reads them
-        killer = threading.Thread(target=kill_when_it_trains, daemon=True)
-        killer.start()
-        try:
+        with kill_when_training(workers, storage, f"death-{tag}") as killed:
             result = search(config, progress=False)
-        finally:
-            searching.clear()
-            killer.join()
     done = result.study.get_trials(deepcopy=False)
     nodes = Counter(str(t.user_attrs.get("node")) for t in done)
     if not killed:

@@ -27,6 +27,8 @@ import contextlib
 import os
 import secrets
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,3 +154,42 @@ def kill_node(node: Any) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+@contextlib.contextmanager
+def kill_when_training(
+    nodes: dict[str, Any], storage: str, study: str
+) -> Iterator[list[tuple[str, float]]]:
+    """While the block runs, watch ``study``: the first of ``nodes`` (trial ``node`` label
+    -> node) seen training a RUNNING trial is killed (:func:`kill_node`).
+
+    Yields:
+        A list that holds ``(label, time.time())`` once a node was killed.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    killed: list[tuple[str, float]] = []
+    watching = threading.Event()
+    watching.set()
+
+    def watch() -> None:
+        while not killed and watching.is_set():
+            time.sleep(0.1)
+            try:
+                running = optuna.load_study(study_name=study, storage=storage).get_trials(
+                    deepcopy=False, states=(TrialState.RUNNING,))  # fmt: skip
+            except KeyError:  # not made yet
+                continue
+            for label in {t.user_attrs.get("node") for t in running} & set(nodes):
+                kill_node(nodes[label])
+                killed.append((str(label), time.time()))
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        watching.clear()
+        watcher.join()

@@ -387,10 +387,11 @@ def train_trial(trial_config: dict[str, Any], search: SearchConfig) -> None:
     try:
         device, warning = ray_trial_device(search.device, search.gpus_per_trial, node)
         worker = _worker(search, node, device)
-    except NasSkipError as exc:  # this node cannot run trials: say so on the trial
+    except Exception as exc:  # this node cannot run trials: say so on the trial
         storage = make_storage(search.storage_url())
         storage.set_trial_user_attr(trial_id, "node", node)
-        storage.set_trial_user_attr(trial_id, "fail_reason", str(exc))
+        reason = str(exc) if isinstance(exc, NasSkipError) else failure_reason(exc)
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
         raise
     trial = optuna.trial.Trial(worker.study, trial_id)
     # every report must carry every metric Tune was told of; not measured yet: NaN

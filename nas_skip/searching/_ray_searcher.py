@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -64,8 +64,6 @@ TRIAL_ID, TRIAL_NUMBER, GENOTYPE, HPARAMS, PARAMS = (
 )
 #: seconds between two looks at the study's finished count (other processes add to it)
 RECOUNT_SECONDS = 1.0
-#: the most of a trial's error.txt read to say why it failed (Tune writes the whole error)
-ERROR_BYTES = 8192
 
 
 def node_label(ip: str, node_id: str) -> str:
@@ -74,32 +72,38 @@ def node_label(ip: str, node_id: str) -> str:
     return f"{ip}/{node_id[:8]}"
 
 
-def lost_reason(error: str, node: str | None, nodes: list[dict[str, Any]]) -> str:
-    """Why a trial whose worker wrote no ``fail_reason`` errored: most often its worker
-    process, or its whole node, was lost (a kill, the out-of-memory killer, a machine gone).
+def lost_reason(node: str | None, nodes: list[dict[str, Any]],
+                reachable: Callable[[str, int], bool]) -> str:  # fmt: skip
+    """Why a trial whose worker wrote no ``fail_reason`` errored: the trainable records
+    every error it can, so its worker process, or its whole node, was lost (a kill, the
+    out-of-memory killer, a machine gone).
 
     Args:
-        error: the start of Tune's error.txt for the trial ("" if none).
-        node: the trial's ``node`` attribute (None when it never started).
-        nodes: ``ray.nodes()``: which nodes the cluster has declared dead.
+        node: the trial's ``node`` attribute (None: it never started on a node).
+        nodes: ``ray.nodes()``, dead nodes included.
+        reachable: whether a raylet answers at (address, port): Ray declares a node dead
+            only after its health checks miss (about 15 s by default), a dead raylet's
+            port refuses at once.
     """
-    dead = {node_label(n.get("NodeManagerAddress", "?"), n.get("NodeID", "")): n
-            for n in nodes if not n.get("Alive", True)}  # fmt: skip
-    match = re.search(r"node has died\. Node Id: ([0-9a-f]{8,})", error)
-    if match is not None:  # Ray says which node; the trial may not have recorded it yet
-        died = [label for label, n in dead.items() if n.get("NodeID") == match.group(1)]
-        node = died[0] if died else node or f"?/{match.group(1)[:8]}"
+    if node is None:
+        return "the Ray trial failed before it started on a node"
+    info = next((n for n in nodes if node == node_label(str(n.get("NodeManagerAddress")),
+                                                        str(n.get("NodeID")))), None)  # fmt: skip
+    if info is not None and (
+        not info.get("Alive", True)
+        or not reachable(str(info.get("NodeManagerAddress")), int(info.get("NodeManagerPort", 0)))
+    ):
         return f"its Ray node {node} died"
-    if node is not None and node in dead:
-        return f"its Ray node {node} died"
-    first = next((line.strip() for line in error.splitlines()[1:] if line.strip()), "")
-    detail = f": {first[:200]}" if first else ""
-    where = f" on Ray node {node}" if node else ""
-    if re.search(r"actor .*(died|is unavailable)", first, re.IGNORECASE):
-        # the process is gone, and with it maybe its node (Ray declares a node dead only
-        # after its health checks miss: about 15 s by default)
-        return f"its Ray worker{where} was lost (the process or its node died){detail}"
-    return f"the Ray trial errored{where}{detail}"
+    return f"its Ray worker on node {node} was lost (the process died)"
+
+
+def raylet_answers(address: str, port: int) -> bool:
+    """Whether something accepts connections at the raylet's address (1 s at most)."""
+    try:
+        with socket.create_connection((address, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def define_by_run(space: Space) -> Callable[[Any], dict[str, Any]]:
@@ -279,8 +283,8 @@ class StudySearch(OptunaSearch):
             if not reason:  # the worker process, or its node, was lost
                 where = f"{self._experiment_dir}/trial_{ot_trial.number}/error.txt"
                 node = attrs.get("node")
-                reason = lost_reason(_head(where), node if isinstance(node, str) else None,
-                                     _nodes()) + f"; see {where}"  # fmt: skip
+                reason = lost_reason(node if isinstance(node, str) else None, _nodes(),
+                                     raylet_answers) + f"; see {where}"  # fmt: skip
             ot_trial.set_user_attr("fail_reason", reason)
         # one line per failure, as the local backend prints; Tune's traceback stays in the
         # trial's error.txt
@@ -330,15 +334,6 @@ class StudySearch(OptunaSearch):
 
     def restore(self, checkpoint_path: str) -> None:
         raise NotImplementedError("nas-skip continues a study with a fresh search, not restore")
-
-
-def _head(path: str) -> str:
-    """The start of a file Tune wrote; "" when it is not there."""
-    try:
-        with open(path, errors="replace") as f:
-            return f.read(ERROR_BYTES)
-    except OSError:
-        return ""
 
 
 def _nodes() -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from helpers import write_space
 from optuna.trial import TrialState
 
 from nas_skip.searching import SearchConfig, search
-from nas_skip.searching._cluster import LoopbackCluster, kill_node, loopback_cluster
+from nas_skip.searching._cluster import LoopbackCluster, kill_when_training, loopback_cluster
 from nas_skip.searching._ray_searcher import node_label
 from nas_skip.searching._storage import make_storage
 
@@ -185,41 +186,17 @@ def test_a_node_killed_mid_search_fails_its_trials_and_the_rest_finish(
     config = SearchConfig(space=str(space), dataset=DATASET, backend="ray", trials=12, epochs=4,
                           seed=0, workers=5, storage=storage, ray_address=cluster.address,
                           artifacts=str(tmp_path / "artifacts"), pruning=False)  # fmt: skip
-    lost: list[str] = []
-    searching = threading.Event()
-    searching.set()
-
-    def kill_when_it_trains() -> None:
-        while not lost and searching.is_set():
-            time.sleep(0.1)
-            try:
-                study = optuna.load_study(study_name="tiny-mnist1d", storage=storage)
-            except KeyError:
-                continue
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            for node in {t.user_attrs.get("node") for t in running} & set(names):
-                kill_node(names[node])
-                lost.append(node)
-                return
-
     make_storage(storage)  # its tables, made before the watcher reads them
-    killer = threading.Thread(target=kill_when_it_trains)
-    killer.start()
-    try:
+    with kill_when_training(names, storage, "tiny-mnist1d") as killed:
         result = search(config, progress=False)
-    finally:
-        searching.clear()
-        killer.join()
+    lost = [label for label, _ in killed]
     assert lost, "no trial ran on the nodes to kill"
     done = result.study.get_trials(deepcopy=False)
     assert result.finished == 12 and not [t for t in done if t.state == TrialState.RUNNING]
     failed = [t for t in done if t.state == TrialState.FAIL]
     assert failed and all(t.user_attrs["node"] == lost[0] for t in failed)
-    for t in failed:  # said by Ray's error, or once the GCS has declared the node dead
-        reason = t.user_attrs["fail_reason"]
-        assert reason.startswith(
-            (f"its Ray node {lost[0]} died", f"its Ray worker on Ray node {lost[0]} was lost")
-        ), reason
+    for t in failed:  # the GCS declared it dead, or its raylet no longer answers
+        assert t.user_attrs["fail_reason"].startswith(f"its Ray node {lost[0]} died")
     # nothing evaluated twice: one Ray trial per Optuna trial
     ray_ids = [t.user_attrs["ray_trial_id"] for t in done if "ray_trial_id" in t.user_attrs]
     assert len(ray_ids) == len(set(ray_ids))
@@ -277,39 +254,45 @@ def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(
 
 
 # --- what the driver makes of Ray's news -------------------------------------------------
-DEAD = {"NodeID": "97f7724a" + "0" * 48, "NodeManagerAddress": "127.0.0.1", "Alive": False}
-ALIVE = {"NodeID": "30adcde8" + "1" * 48, "NodeManagerAddress": "127.0.0.1", "Alive": True}
-NODE_DIED = (
-    "Failure # 1 (occurred at 2026-12-02_21-27-09)\n"
-    "The actor died unexpectedly before finishing this task.\n"
-    "\tclass_name: ImplicitFunc\n"
-    f"The actor died because its node has died. Node Id: {DEAD['NodeID']}\n"
-    "\tthe actor's node was terminated unexpectedly: health check failed\n"
-)
+DEAD = {"NodeID": "97f7724a" + "0" * 48, "NodeManagerAddress": "127.0.0.1", "Alive": False,
+        "NodeManagerPort": 40001}  # fmt: skip
+ALIVE = {"NodeID": "30adcde8" + "1" * 48, "NodeManagerAddress": "127.0.0.1", "Alive": True,
+         "NodeManagerPort": 40002}  # fmt: skip
 
 
-@pytest.mark.parametrize(("error", "node", "reason"), [
-    (NODE_DIED, "127.0.0.1/97f7724a", "its Ray node 127.0.0.1/97f7724a died"),
-    (NODE_DIED, None, "its Ray node 127.0.0.1/97f7724a died"),  # it never recorded one
-    ("", "127.0.0.1/97f7724a", "its Ray node 127.0.0.1/97f7724a died"),  # the GCS knows
-    ("Failure # 1\nThe actor died unexpectedly before finishing this task.\n",
-     "127.0.0.1/30adcde8",
-     "its Ray worker on Ray node 127.0.0.1/30adcde8 was lost (the process or its node died): "
-     "The actor died unexpectedly before finishing this task."),  # the node lives, so far
-    ("Failure # 1\nThe actor fa04 is unavailable: Socket closed rpc_code: 14.\n",
-     "127.0.0.1/30adcde8",
-     "its Ray worker on Ray node 127.0.0.1/30adcde8 was lost (the process or its node died): "
-     "The actor fa04 is unavailable: Socket closed rpc_code: 14."),  # before the GCS knows
-    ("Failure # 1\nray::ImplicitFunc.train() (pid=7, ip=127.0.0.1)\n", "127.0.0.1/30adcde8",
-     "the Ray trial errored on Ray node 127.0.0.1/30adcde8: ray::ImplicitFunc.train() "
-     "(pid=7, ip=127.0.0.1)"),  # a Python error the trainable could not record
-    ("", None, "the Ray trial errored"),
-    ("Failure # 1\n" + "x" * 100_000, "n", "the Ray trial errored on Ray node n: " + "x" * 200),
+@pytest.mark.parametrize(("node", "answers", "reason"), [
+    ("127.0.0.1/97f7724a", True, "its Ray node 127.0.0.1/97f7724a died"),  # the GCS says so
+    ("127.0.0.1/30adcde8", False, "its Ray node 127.0.0.1/30adcde8 died"),  # not yet, but
+    # its raylet is gone
+    ("127.0.0.1/30adcde8", True,
+     "its Ray worker on node 127.0.0.1/30adcde8 was lost (the process died)"),
+    ("10.0.0.9/ffffffff", True, "its Ray worker on node 10.0.0.9/ffffffff was lost "
+     "(the process died)"),  # a node the GCS no longer lists
+    (None, True, "the Ray trial failed before it started on a node"),
 ])  # fmt: skip
-def test_a_lost_trial_says_which_node_it_lost(error: str, node: str | None, reason: str) -> None:
+def test_a_lost_trial_says_which_node_it_lost(node: str | None, answers: bool,
+                                              reason: str) -> None:  # fmt: skip
     from nas_skip.searching._ray_searcher import lost_reason
 
-    assert lost_reason(error, node, [DEAD, ALIVE]) == reason
+    asked: list[tuple[str, int]] = []
+
+    def reachable(address: str, port: int) -> bool:
+        asked.append((address, port))
+        return answers
+
+    assert lost_reason(node, [DEAD, ALIVE], reachable) == reason
+    assert asked in ([], [("127.0.0.1", 40002)])  # only a live node's raylet is asked
+
+
+def test_a_raylet_that_is_gone_does_not_answer(cluster: LoopbackCluster) -> None:
+    from nas_skip.searching._ray_searcher import raylet_answers
+
+    head = cluster.nodes[0]
+    assert raylet_answers("127.0.0.1", head.node_manager_port)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    assert not raylet_answers("127.0.0.1", free)
 
 
 @pytest.mark.parametrize(("address", "loopback"), [
