@@ -119,16 +119,23 @@ _MARK = re.compile(r"[0-9a-f]{32}")
 
 
 def mark_store(folder: Path) -> str:
-    """The id written in ``folder``'s mark, made (with the folder) on first use."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """The id written in ``folder``'s mark, made (with the folder) on first use.
+
+    Raises:
+        SearchError: the folder cannot be made or written (naming ``--artifacts``).
+    """
     path = folder / STORE_MARK
-    with contextlib.suppress(FileExistsError):
-        with path.open("x") as f:  # one id, even when two searches start at once
-            f.write(secrets.token_hex(16))
-    found = _read_mark(path)
-    if found is None:  # someone wrote something else there: a fresh id
-        found = secrets.token_hex(16)
-        path.write_text(found)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            with path.open("x") as f:  # one id, even when two searches start at once
+                f.write(secrets.token_hex(16))
+        found = _read_mark(path)
+        if found is None:  # someone wrote something else there: a fresh id
+            found = secrets.token_hex(16)
+            path.write_text(found)
+    except OSError as exc:
+        raise SearchError(f"--artifacts {folder}: cannot write ({exc.strerror or exc})") from None
     return found
 
 

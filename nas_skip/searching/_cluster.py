@@ -8,9 +8,9 @@ process whose environment holds :func:`cluster_env`. Everything listens on and t
 
 - ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before ``import ray`` makes every node's IP
   127.0.0.1 (its ban on more than one node applies to ``ray start`` workers only);
-- the head's dashboard is not started (it probes cloud metadata addresses), and
-  ``HTTP(S)_PROXY`` points at a closed loopback port for anything else that would look
-  outside;
+- the head's dashboard is not started (it probes cloud metadata addresses), and the
+  node processes start with ``HTTP(S)_PROXY`` pointing at a closed loopback port for
+  anything else that would look outside (this process keeps its own);
 - with ``token``, Ray's token authentication is on as Ray documents it
   (``RAY_AUTH_MODE=token``, the token file in ``RAY_AUTH_TOKEN_PATH`` for every node and
   driver).
@@ -38,6 +38,9 @@ from typing import Any
 LOOPBACK_CLUSTER_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+}
+#: set only while node processes start (they inherit it), never left in this process
+NODE_SPAWN_ENV = {
     "HTTP_PROXY": "http://127.0.0.1:9",
     "HTTPS_PROXY": "http://127.0.0.1:9",
     "NO_PROXY": "127.0.0.1,localhost,::1",
@@ -70,10 +73,26 @@ class LoopbackCluster:
 
     def add_node(self, **resources: Any) -> Any:
         """Start one more node (``num_cpus``, ``num_gpus``, ``resources``) and wait for it."""
-        node = self.cluster.add_node(node_ip_address="127.0.0.1", **resources)
+        with _spawning():
+            node = self.cluster.add_node(node_ip_address="127.0.0.1", **resources)
         self.cluster.wait_for_nodes()
         self.nodes.append(node)
         return node
+
+
+@contextlib.contextmanager
+def _spawning() -> Iterator[None]:
+    """:data:`NODE_SPAWN_ENV` while nodes start, this process's own values afterwards."""
+    saved = {name: os.environ.get(name) for name in NODE_SPAWN_ENV}
+    os.environ.update(NODE_SPAWN_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def cluster_env(token: Path | None = None) -> dict[str, str]:
@@ -121,7 +140,8 @@ def loopback_cluster(
     head_args = {"node_ip_address": "127.0.0.1", "include_dashboard": False, **head}
     if fast_health:
         head_args["_system_config"] = dict(FAST_HEALTH_CHECKS)
-    cluster = Cluster(initialize_head=True, head_node_args=head_args)
+    with _spawning():
+        cluster = Cluster(initialize_head=True, head_node_args=head_args)
     out = LoopbackCluster(cluster, env, [cluster.head_node])
     try:
         for resources in workers:

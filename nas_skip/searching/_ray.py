@@ -67,7 +67,7 @@ def run_ray(config: SearchConfig, space: Space, trainable: Trainable | None = No
             exceed the cluster, or every trial failed (a broken setup).
     """
     shipped = _shipped_config(config)
-    shipped = shipped.with_(store_mark=mark_store(Path(shipped.artifacts or "")))
+    shipped = shipped.with_(store_mark=mark_store(shipped.artifact_dir()))
     with _ray_session(config):
         shipped = shipped.with_(data_ref=_put_data(config, space))
         if "after_put" in config.extra:  # tests: the files are not needed from here on

@@ -83,8 +83,17 @@ def search_args(c: LoopbackCluster, space: Path, storage: str, study: str,
     return [str(x) for pair in args.items() for x in pair]
 
 
-def trials(postgres: str, study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=postgres).get_trials(deepcopy=False)
+@pytest.fixture
+def pg(postgres: str) -> Iterator[optuna.storages.RDBStorage]:
+    """One storage object on the PostgreSQL database for the test's own reads: a URL per
+    read would open an engine, and its connections, each time (the server allows 100)."""
+    storage = optuna.storages.RDBStorage(postgres)
+    yield storage
+    storage.engine.dispose()
+
+
+def trials(storage: optuna.storages.BaseStorage, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
 
 
 def get(url: str) -> Any:
@@ -94,13 +103,13 @@ def get(url: str) -> Any:
 
 
 def test_a_cli_search_spreads_over_every_node_and_the_dashboard_sees_it_all(
-    cluster: LoopbackCluster, tmp_path: Path, postgres: str, study_name: str
+    cluster: LoopbackCluster, tmp_path: Path, postgres: str, pg: Any, study_name: str
 ) -> None:
     space = write_space(tmp_path)
     proc = cli("search", *search_args(cluster, space, postgres, study_name), cwd=tmp_path)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    done = trials(postgres, study_name)
+    done = trials(pg, study_name)
     finished = [t for t in done if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 6 and not [t for t in done if t.state == TrialState.RUNNING]
     # every node trained some, and each trial says which
@@ -203,37 +212,37 @@ def test_a_node_killed_mid_search_fails_its_trials_and_the_rest_finish(
 
 
 def test_a_killed_driver_is_resumed_by_rerunning_its_command(
-    cluster: LoopbackCluster, tmp_path: Path, postgres: str, study_name: str
+    cluster: LoopbackCluster, tmp_path: Path, postgres: str, pg: Any, study_name: str
 ) -> None:
     space = write_space(tmp_path, width="[256]", depth="{low: 3, high: 3}")
-    args = search_args(cluster, space, postgres, study_name, **{"--trials": 8, "--epochs": 3})
+    args = search_args(cluster, space, postgres, study_name, **{"--trials": 12, "--epochs": 3})
     first = cli("search", *args, cwd=tmp_path)
     deadline = time.monotonic() + 300
     before: list[optuna.trial.FrozenTrial] = []
     while time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.2)
-        with_names = optuna.get_all_study_names(postgres)
+        with_names = optuna.get_all_study_names(pg)
         if study_name in with_names:
-            before = trials(postgres, study_name)
+            before = trials(pg, study_name)
             states = [t.state for t in before]
             if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
                 break
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
-    before = trials(postgres, study_name)
+    before = trials(pg, study_name)
     complete = {t.number: t.values for t in before if t.state == TrialState.COMPLETE}
     running = {t.number for t in before if t.state == TrialState.RUNNING}
     assert len(complete) >= 2 and running, [t.state for t in before]
     again = cli("search", *args, cwd=tmp_path)
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
-    after = {t.number: t for t in trials(postgres, study_name)}
+    after = {t.number: t for t in trials(pg, study_name)}
     assert {n: after[n].values for n in complete} == complete  # nothing finished is lost
     for n in running:  # what the dead driver left RUNNING is failed, and replaced
         assert after[n].state == TrialState.FAIL
         assert after[n].user_attrs["fail_reason"].startswith("left RUNNING by a run that died")
     finished = [t for t in after.values() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 8 and not [t for t in after.values() if t.state == TrialState.RUNNING]
+    assert len(finished) == 12 and not [t for t in after.values() if t.state == TrialState.RUNNING]
 
 
 def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(

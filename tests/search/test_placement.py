@@ -115,3 +115,9 @@ def test_a_ray_worker_refuses_a_folder_that_is_not_the_drivers(tmp_path: Path) -
     mark_store(config.artifact_dir())
     with pytest.raises(SearchError, match="Ray node 127.0.0.1/ab12cd34 does not see the folder"):
         _worker(config.with_(store_mark="f" * 32), "127.0.0.1/ab12cd34")
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SearchError, match=r"^--artifacts .*/file/artifacts: cannot write \("):
+        mark_store(tmp_path / "file" / "artifacts")
