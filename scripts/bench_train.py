@@ -24,7 +24,13 @@ its validation and bookkeeping, timed from outside, for reference).
 The runs interleave epoch by epoch: the trainer's callback runs one hand-written epoch
 after each trainer epoch. The first epoch of each side is a warm-up and is not counted.
 
-Usage: ``python scripts/bench_train.py [--mlp-epochs N] [--resnet-epochs N] [--quick]``.
+``--compile`` also times ``TrainConfig(compile=True)`` against the same trainer without it
+on both cases (epoch = training pass + validation): ``compile_speedup_*`` (steady epochs),
+``compile_seconds_*`` (the first epoch's extra time: the compile) and
+``compile_break_even_epochs_*`` (epochs after which the compiled run is ahead).
+
+Usage: ``python scripts/bench_train.py [--mlp-epochs N] [--resnet-epochs N] [--quick]
+[--compile]``.
 ``--quick`` is a smoke run (3 timed epochs each, 512 shapes images): its ratios move by
 several percent from run to run; quote the full run's.
 """
@@ -222,12 +228,39 @@ def bench_case(
     }
 
 
+def compile_case(name: str, genotype: Genotype, data: Dataset, epochs: int) -> dict[str, Any]:
+    """The trainer with ``compile=True`` over without: the compile's cost (its first epoch
+    over a compiled epoch) and the speed of the compiled epochs (medians, first left out)."""
+    config = TrainConfig(epochs=epochs, lr=0.05, batch_size=BATCH, threads=1, device="cpu",
+                         train_error=False, latency_runs=1)  # fmt: skip
+    plain = [m.seconds + m.eval_seconds for m in train(genotype, data, config).history]
+    start = time.perf_counter()
+    compiled = train(genotype, data, dataclasses.replace(config, compile=True)).history
+    wall = time.perf_counter() - start
+    steady = [m.seconds + m.eval_seconds for m in compiled]
+    plain_ms, compiled_ms = statistics.median(plain[1:]), statistics.median(steady[1:])
+    return {
+        f"compile_speedup_{name}": round(plain_ms / compiled_ms, 3),
+        f"compile_seconds_{name}": round(steady[0] - compiled_ms, 1),
+        f"compile_break_even_epochs_{name}": round((steady[0] - compiled_ms)
+                                                    / max(plain_ms - compiled_ms, 1e-9), 1),
+        f"{name}_compiled_epoch_ms": round(1e3 * compiled_ms, 1),
+        f"{name}_plain_epoch_ms": round(1e3 * plain_ms, 1),
+        f"{name}_compiled_run_s": round(wall, 1),
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both cases and print one JSON line; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlp-epochs", type=int, default=31, help="epochs incl. 1 warm-up")
     parser.add_argument("--resnet-epochs", type=int, default=7, help="epochs incl. 1 warm-up")
     parser.add_argument("--quick", action="store_true", help="smoke run: few epochs, less data")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile (TrainConfig.compile) on both cases",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     mnist1d, shapes = load_dataset("mnist1d"), load_dataset("shapes")
@@ -260,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             "resnet_shapes", resnet, HandResNet8(shapes.num_classes), shapes, args.resnet_epochs
         )
     )
+    if args.compile:
+        out.update(compile_case("mlp_mnist1d", mlp, mnist1d, args.mlp_epochs))
+        out.update(compile_case("resnet_shapes", resnet, shapes, args.resnet_epochs))
     print(json.dumps(out))
     return 0
 

@@ -43,6 +43,9 @@ def retrain(
         str | None,
         typer.Option("--data-dir", metavar="DIR", help="Local files of cifar10 / mnist."),
     ] = None,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile each run (pays for long runs).")
+    ] = False,
 ) -> None:
     """Train a trial again under several seeds; store and print validation and test scores
     as mean +- std, and export the best seed's model."""
@@ -50,7 +53,7 @@ def retrain(
     from nas_skip.searching._retrain import retrain as run_retrain
 
     done = run_retrain(storage or default_storage(), study, trial, epochs, seeds, threads,
-                       data_dir, out)  # fmt: skip
+                       data_dir, out, compile=compile)  # fmt: skip
     r = done.record
     metric = {"mIoU": "mIoU", "bpc": "bpc"}.get(r["metric"], "acc")
     table = Table(title=f"{study}: retrained", header_style="bold")

@@ -133,6 +133,14 @@ def search(
             "the GPU Ray gave it, else the CPU; or cpu, cuda, cuda:N.",
         ),
     ] = "auto",
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile each trial's network: tens of seconds per trial, faster "
+            "epochs; for long trials only.",
+        ),
+    ] = False,
     population: Annotated[
         int, typer.Option("--population", metavar="N", help="Evolution, NSGA-II.")
     ] = 20,
@@ -264,6 +272,7 @@ def search(
         ),  # fmt: skip
         train_error=train_error,
         device=device,
+        compile=compile,
         strategy=strategy,
         relaxation=relaxation,
         max_skips=max_skips,

@@ -143,6 +143,9 @@ def train(
     ] = None,
     target: TargetOption = None,
     image_size: ImageSizeOption = None,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the network (pays for long runs).")
+    ] = False,
 ) -> None:
     """Train a genotype on a dataset; write weights.pt (a state_dict) and metrics.json."""
     from nas_skip.data import dataset_info, dataset_name, load_dataset
@@ -160,6 +163,7 @@ def train(
         seed=seed,
         threads=threads,
         device=device,
+        compile=compile,
     )
     dataset = dataset_name(dataset, target=target, image_size=image_size)
     console = _console()

@@ -122,6 +122,7 @@ def make_evaluator(
     objective: Any = None,
     n_values: int = 1,
     device: str = "auto",
+    compile: bool = False,
 ) -> Evaluator:
     """The evaluator ``name`` for trials of ``space`` (bound to its dataset).
 
@@ -136,6 +137,7 @@ def make_evaluator(
         objective: the user's function, or its cloudpickle bytes (``objective`` only).
         n_values: how many values that function returns (``objective`` only).
         device: where to train (``train`` only): auto, cpu, cuda or cuda:N.
+        compile: ``torch.compile`` each network (``train`` only).
 
     Raises:
         EvaluatorError: an unknown name, a space the evaluator cannot evaluate, or a
@@ -153,7 +155,7 @@ def make_evaluator(
     if name == "train":
         from nas_skip.evaluators._train import TrainEvaluator
 
-        return TrainEvaluator(space, epochs, threads, data_dir, train_error, device)
+        return TrainEvaluator(space, epochs, threads, data_dir, train_error, device, compile)
     from nas_skip.evaluators._nb201 import NB201Evaluator
 
     return NB201Evaluator(name.removeprefix("nb201-"), space)

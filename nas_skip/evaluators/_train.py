@@ -22,6 +22,7 @@ class TrainEvaluator(Evaluator):
         data_dir: local files of the datasets read through torchvision.
         train_error: also evaluate the whole training split after the last epoch.
         device: where to train: auto, cpu, cuda or cuda:N.
+        compile: ``torch.compile`` each network (a compile per trial: long trials only).
 
     Raises:
         SpaceError: a value of the space's ``train:`` section (a choice, or either end of
@@ -32,10 +33,10 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, space: Space, epochs: int, threads: int = 1,
                  data_dir: str | None = None, train_error: bool = False,
-                 device: str = "auto") -> None:  # fmt: skip
+                 device: str = "auto", compile: bool = False) -> None:  # fmt: skip
         check_train(space)
         self.dataset, self.domain, self.epochs = space.dataset, space.domain, epochs
-        self.device = device
+        self.device, self.compile = device, compile
         self.threads, self.data_dir, self.train_error = threads, data_dir, train_error
 
     @cached_property
@@ -50,6 +51,7 @@ class TrainEvaluator(Evaluator):
 
         config = TrainConfig(epochs=self.epochs, seed=trial.seed, threads=self.threads,
                              train_error=self.train_error, device=self.device,
+                             compile=self.compile,
                              **trial.hparams)  # fmt: skip
         result, model = fit(trial.genotype, self.data, config, trial.report)
         metrics = result.to_dict()

@@ -121,6 +121,7 @@ class SearchConfig:
     # where trials train: auto (local workers round-robin over the visible GPUs, a Ray
     # trial on the GPU Ray gave it, else the CPU), cpu, cuda or cuda:N (see _devices)
     device: str = "auto"
+    compile: bool = False  # torch.compile each trial's network (train evaluator)
     # fixed training values replacing the space's train: entries ({"optimizer": "adamw"});
     # keys as in a space's train: section (lr, optimizer, grad_clip, warmup_epochs, ...)
     train: dict[str, Any] = field(default_factory=dict, hash=False)

@@ -92,8 +92,40 @@ def note(trial_number: int, g: Genotype, attrs: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save_note(trial: optuna.Trial, g: Genotype, attrs: dict[str, Any]) -> None:
-    """Write (or rewrite) the trial's optuna-dashboard note."""
-    import optuna_dashboard
+#: optuna-dashboard's note format (its ``_note`` module): a version and the body in
+#: chunks of at most NOTE_CHUNK characters, as study system attributes; its reader reads
+#: what :class:`NoteWriter` writes (tests/search/test_describe.py)
+NOTE_CHUNK = 2045
 
-    optuna_dashboard.save_note(trial, note(trial.number, g, attrs))
+
+def _note_keys(trial_id: int) -> tuple[str, str]:
+    return f"dashboard:{trial_id}:note_ver", f"dashboard:{trial_id}:note_str:"
+
+
+class NoteWriter:
+    """Writes one trial's optuna-dashboard note, as often as it changes, without reading
+    the study.
+
+    ``optuna_dashboard.save_note`` reads every system attribute of the study twice per
+    call (every trial's note lives there), which made notes most of a trial's cost in a
+    big study; a trial's notes are written by the one process that evaluates it, which
+    knows the version and the chunks it wrote last.
+    """
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.version = 0  # of the last note written here (0: none yet)
+        self.chunks = 0  # chunks written so far: a shorter note blanks the rest
+
+    def __call__(self, g: Genotype, attrs: dict[str, Any]) -> None:
+        body = note(self.trial.number, g, attrs)
+        parts = [body[i : i + NOTE_CHUNK] for i in range(0, len(body), NOTE_CHUNK)]
+        storage, study_id = self.trial.storage, self.trial.study._study_id
+        version_key, prefix = _note_keys(self.trial._trial_id)
+        self.version += 1
+        storage.set_study_system_attr(study_id, version_key, self.version)
+        for i, part in enumerate(parts):
+            storage.set_study_system_attr(study_id, f"{prefix}{i}", part)
+        for i in range(len(parts), self.chunks):
+            storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
+        self.chunks = max(self.chunks, len(parts))

@@ -38,7 +38,7 @@ from nas_skip.evaluators import (
 )
 from nas_skip.genotype import Genotype, costs
 from nas_skip.searching._config import SearchConfig
-from nas_skip.searching._describe import save_note, upload_drawing
+from nas_skip.searching._describe import NoteWriter, upload_drawing
 from nas_skip.searching._queries import StudyQueries
 from nas_skip.searching._storage import StudyHandle, worker_alive
 from nas_skip.searching._weights import keep_weights, stored_values
@@ -73,7 +73,7 @@ class Worker:
         assert c.epochs is not None  # SearchConfig resolves it
         return make_evaluator(c.evaluator, self.space, c.epochs, c.threads, c.data_dir,
                               c.train_error, c.objective_fn, len(c.directions),
-                              self.device)  # fmt: skip
+                              self.device, c.compile)  # fmt: skip
 
     @property
     def study(self) -> optuna.Study:
@@ -160,8 +160,9 @@ def evaluate(
     ):
         put(name, value)
     upload_drawing(trial, worker.handle, g)
+    save_note = NoteWriter(trial)  # the trial's dashboard note, rewritten as it changes
     if config.evaluator_spec.reports_epochs:  # the dashboard shows it while it trains
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
     original = worker.queries.original(key) or _wait_for_twin(worker.queries, key, trial.number)
     if original is not None:
         put("duplicate_of", original.number)
@@ -169,27 +170,27 @@ def evaluate(
             if name in original.user_attrs:
                 put(name, original.user_attrs[name])
         put("train_seconds", 0.0)
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
         return list(original.values)
     seed = ((config.seed or 0) + trial.number) % 2**31
     try:
         result = worker.evaluator(TrialInput(g, s.hparams, s.params, seed, reporter))
     except optuna.TrialPruned as exc:
         put("pruned_reason", str(exc) or "pruned")
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
         raise
     except TrialDiverged as exc:
         # hopeless, not broken: PRUNED, so that samplers learn from it (they skip FAILs)
         put("pruned_reason", f"diverged: {exc}")
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
         raise optuna.TrialPruned(f"diverged: {exc}") from None
     except (MemoryError, torch.OutOfMemoryError) as exc:
         put("fail_reason", f"out of memory: {failure_reason(exc)}")
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
         raise
     except Exception as exc:
         put("fail_reason", failure_reason(exc))
-        save_note(trial, g, attrs)
+        save_note(g, attrs)
         raise
     for name, value in (*result.metrics.items(), *result.attrs.items()):
         if value is not None:  # train_error of a search that does not measure it
@@ -203,7 +204,7 @@ def evaluate(
                             config.directions, config.keep)  # fmt: skip
         if kept is not None:
             attrs["weights_artifact"] = kept  # stored by keep_weights; for the note
-    save_note(trial, g, attrs)
+    save_note(g, attrs)
     return values
 
 

@@ -147,7 +147,8 @@ class Recipe:
 
     def fit(self, epochs: int, seed: int, threads: int = 1,
             callback: Callable[[int, EpochMetrics], None] | None = None,
-            progress: bool = False) -> tuple[TrainResult, nn.Module]:  # fmt: skip
+            progress: bool = False,
+            compile: bool = False) -> tuple[TrainResult, nn.Module]:  # fmt: skip
         """Train the genotype once with :func:`nas_skip.train.fit` (the search's trainer).
 
         Raises:
@@ -157,7 +158,7 @@ class Recipe:
 
         # the training split's evaluation measures nothing a confirmation reports
         config = TrainConfig(epochs=epochs, seed=seed, threads=threads, train_error=False,
-                             **self.hparams)  # fmt: skip
+                             compile=compile, **self.hparams)  # fmt: skip
         return fit(self.genotype, self.data, config, callback, progress=progress)
 
 
@@ -200,7 +201,8 @@ def summarize(values: list[float]) -> tuple[float, float]:
 def retrain(storage_url: str, study_name: str, trial: int | None = None,
             epochs: int | None = None, seeds: int = 3, threads: int = 1,
             data_dir: str | None = None, out: str | Path | None = None, class_name: str = "Net",
-            progress: bool = True, console: Console | None = None) -> Retrained:  # fmt: skip
+            progress: bool = True, console: Console | None = None,
+            compile: bool = False) -> Retrained:  # fmt: skip
     """Train a trial again under ``seeds`` seeds, store the scores, export the best seed.
 
     Args:
@@ -212,6 +214,7 @@ def retrain(storage_url: str, study_name: str, trial: int | None = None,
         data_dir: local dataset files (cifar10, mnist ...).
         out: the export folder; None: ``runs/retrain/<study>/trial-<N>``.
         class_name: the exported ``nn.Module``'s name.
+        compile: ``torch.compile`` each run (see :class:`nas_skip.train.TrainConfig`).
         progress: show a rich progress bar over seeds x epochs.
         console: where the bar goes (stderr by default).
 
@@ -240,7 +243,8 @@ def retrain(storage_url: str, study_name: str, trial: int | None = None,
     with _Bar(chosen.number, seeds, budget, progress, console) as bar:
         for seed in range(seeds):
             try:
-                result, model = recipe.fit(budget, seed, threads, bar.callback(seed))
+                result, model = recipe.fit(budget, seed, threads, bar.callback(seed),
+                                           compile=compile)  # fmt: skip
             except TrialDiverged as exc:
                 raise SearchError(
                     f"--trial {chosen.number}: seed {seed} diverged ({exc}); nothing was stored"

@@ -55,6 +55,9 @@ class TrainConfig:
     # fastest (2-3x faster than 1024, measured), and 1024 on CUDA
     eval_batch_size: int | None = None
     latency_runs: int = 20  # timed batch-of-1 forwards for latency_ms, >= 1
+    # torch.compile the network for training and evaluation: a compile of tens of seconds,
+    # then faster epochs (pays for long runs); the returned model is the plain module
+    compile: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -66,10 +69,10 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_float("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
-        if not isinstance(self.train_error, bool):
-            raise TrainError(
-                f"TrainConfig.train_error must be true or false, got {brief(self.train_error)}"
-            )
+        for name in ("train_error", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TrainError(f"TrainConfig.{name} must be true or false, got "
+                                 f"{brief(getattr(self, name))}")  # fmt: skip
         if self.grad_clip is not None:
             _check_float("grad_clip", self.grad_clip, 0.0, math.inf, low_open=True, none=True)
         _check_int("seed", self.seed, 0, 2**63 - 1)

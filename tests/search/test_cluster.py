@@ -227,8 +227,10 @@ def test_a_killed_driver_is_resumed_by_rerunning_its_command(
             states = [t.state for t in before]
             if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
                 break
+    exited = first.poll()
     first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=30)
+    _, first_err = first.communicate(timeout=30)
+    assert exited is None and study_name in optuna.get_all_study_names(pg), first_err
     before = trials(pg, study_name)
     complete = {t.number: t.values for t in before if t.state == TrialState.COMPLETE}
     running = {t.number for t in before if t.state == TrialState.RUNNING}

@@ -45,3 +45,28 @@ def test_the_note_says_whether_the_weights_are_kept() -> None:
     gone = note(3, g, {"weights_artifact": "x", "weights_removed": "no longer among the best 3"})
     assert "**weights removed**: no longer among the best 3" in gone
     assert "--trial 3 --retrain-epochs E" in gone and "weights kept" not in gone
+
+
+def test_notes_written_without_reading_the_study_read_back_in_optuna_dashboard() -> None:
+    """NoteWriter writes optuna-dashboard's format; its own reader and writer agree."""
+    import optuna_dashboard
+
+    from nas_skip.searching._describe import NOTE_CHUNK, NoteWriter
+
+    space = load_space("deep_mlp")
+    g = space.sample(deep_mlp_15()[0])
+    study = optuna.create_study()
+    other = study.ask()  # a neighbour whose note must stay as it is
+    optuna_dashboard.save_note(other, "the neighbour's note")
+    trial = study.ask()
+    write = NoteWriter(trial)
+    for reason in ("x" * (3 * NOTE_CHUNK), "", "y" * NOTE_CHUNK, "short"):  # 4, 1, 2, 1 chunks
+        attrs = {"fail_reason": reason} if reason else {}
+        write(g, attrs)
+        assert optuna_dashboard.get_note(trial) == note(trial.number, g, attrs)
+    assert write.version == 4
+    optuna_dashboard.save_note(trial, "retrained")  # as export and retrain rewrite it later
+    assert optuna_dashboard.get_note(trial) == "retrained"
+    key = f"dashboard:{trial._trial_id}:note_ver"
+    assert study._storage.get_study_system_attrs(study._study_id)[key] == 5  # counted on
+    assert optuna_dashboard.get_note(other) == "the neighbour's note"

@@ -22,6 +22,7 @@ from nas_skip.train import (
     TrainError,
     TrainResult,
     TrialDiverged,
+    fit,
     train,
     train_to_dir,
 )
@@ -443,3 +444,26 @@ def test_metrics_json_names_the_score_miou_for_segmentation(tmp_path: Path) -> N
     train_to_dir(residual_mlp(), vector_dataset(), FAST, tmp_path / "c", progress=False)
     metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
     assert metrics["metric"] == "accuracy" and "val_accuracy" in metrics
+
+
+# --- torch.compile ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_compiled_run_trains_the_same_network_and_returns_the_plain_module() -> None:
+    g, ds = residual_mlp(), vector_dataset()
+    plain_result, plain = fit(g, ds, FAST)
+    compiled_result, model = fit(g, ds, dataclasses.replace(FAST, compile=True))
+    # the generated class (each build makes its own), not torch's OptimizedModule wrapper
+    assert type(model).__name__ == type(plain).__name__ == "Net"
+    assert not isinstance(model, torch._dynamo.eval_frame.OptimizedModule)
+    assert model.state_dict().keys() == plain.state_dict().keys()  # no _orig_mod. prefix
+    # compiled kernels may round differently: the same run, up to float noise
+    assert compiled_result.val_loss == pytest.approx(plain_result.val_loss, rel=1e-3)
+    for a, b in zip(compiled_result.history, plain_result.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-3)
+    assert compiled_result.params == plain_result.params
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_compile_must_be_a_boolean(value: object) -> None:
+    with pytest.raises(TrainError, match="TrainConfig.compile must be true or false"):
+        TrainConfig(compile=value)  # type: ignore[arg-type]
