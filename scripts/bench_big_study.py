@@ -9,16 +9,18 @@ Prints one JSON line. For each size ``N``:
   ``study.optimize`` with the same objective: median gap between trial completions,
   side by side in one run. Goal <= 1.2 at 10,000.
 - ``objective_ms_N`` / ``plain_space_ms_N`` / ``objective_ratio_N``: nas-skip's own
-  objective (sampling, validation, hash, dedup lookup, attributes, drawing, note) with
-  training replaced by a stub that returns at once, over plain ``study.optimize`` whose
-  objective samples the same space. What grows with ``N`` is the point here; the
-  constant cost (mostly the drawing) is issue 16's.
+  objective (sampling, validation, hash, dedup lookup, attributes, the topology drawing,
+  the dashboard note), run by ``search()`` with its progress bar, with training replaced
+  by a stub that returns at once, over plain ``study.optimize`` whose objective samples
+  the same space. Goal <= 1.5 at 0 and at 2,000 (issue 16).
 - ``startup_s_N`` / ``plain_startup_s_N``: from ``search()`` (or ``load_study`` +
   ``optimize``) to the first new trial started. Goal < 3 s at 10,000.
 
 The studies are made once with nas-skip's attributes (200 trials of the ``deep_mlp``
 space) and grown by copying rows in SQL, so that a 10,000-trial study takes seconds; each
 trial gets an optuna-dashboard note (a study system attribute), as a search writes.
+Each measurement is repeated (``--reps``, the order of the four kinds rotated each time);
+a ratio is the median of the ratios paired within a repetition (``*_per_rep`` lists them).
 """
 
 from __future__ import annotations
@@ -177,10 +179,11 @@ def ours(db: Path, tmp: Path, n: int, m: int) -> float:
     return start
 
 
-def bench_big_study(sizes: list[int], m: int) -> dict[str, Any]:
+def bench_big_study(sizes: list[int], m: int, reps: int = 2) -> dict[str, Any]:
     """The figures of the module docstring, for studies of ``sizes`` trials, ``m`` new
-    trials per measurement."""
-    out: dict[str, Any] = {"new_trials": m}
+    trials per measurement, ``reps`` repetitions of each (the order of the four kinds
+    rotated each time; ratios paired within a repetition, then their median)."""
+    out: dict[str, Any] = {"new_trials": m, "repetitions": reps}
     space = load_space("deep_mlp")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -191,34 +194,42 @@ def bench_big_study(sizes: list[int], m: int) -> dict[str, Any]:
             space.sample(trial)
             return trivial(trial)
 
-        for i, n in enumerate(sizes):
+        kinds = ["plain", "framework", "plain_space", "objective"]
+        for n in sizes:
             sized = tmp / f"n{n}.db"
             shutil.copy(base, sized)
             grow(sized, n)
-            order = ["plain", "framework", "plain_space", "objective"]
-            for kind in order[i % 2 * 2 :] + order[: i % 2 * 2]:  # rotated: same conditions
-                db = tmp / f"{kind}{n}.db"
-                shutil.copy(sized, db)
-                if kind == "plain":
-                    started = plain(db, m, trivial)
-                elif kind == "plain_space":
-                    started = plain(db, m, space_objective)
-                elif kind == "framework":
-                    started = time.time()
-                    framework(db, tmp, n, m, space)
-                else:
-                    started = ours(db, tmp, n, m)
-                per, first = gaps(db, n)
-                out[f"{kind}_ms_{n}"] = round(1000 * per, 2)
-                if kind in ("plain_space", "objective") and first is not None:
-                    label = "plain_startup_s" if kind == "plain_space" else "startup_s"
-                    out[f"{label}_{n}"] = round(first - started, 3)
-            out[f"framework_ratio_{n}"] = round(out[f"framework_ms_{n}"] / out[f"plain_ms_{n}"], 3)
-            out[f"objective_ratio_{n}"] = round(
-                out[f"objective_ms_{n}"] / out[f"plain_space_ms_{n}"], 3
-            )
-            print(json.dumps({k: v for k, v in out.items() if k.endswith(f"_{n}")}),
-                  file=sys.stderr)  # fmt: skip
+            ms: dict[str, list[float]] = {k: [] for k in kinds}
+            starts: dict[str, list[float]] = {"plain_space": [], "objective": []}
+            for r in range(reps):
+                for kind in kinds[r % 4 :] + kinds[: r % 4]:  # rotated: same conditions
+                    db = tmp / f"{kind}{n}-{r}.db"
+                    shutil.copy(sized, db)
+                    if kind == "plain":
+                        started = plain(db, m, trivial)
+                    elif kind == "plain_space":
+                        started = plain(db, m, space_objective)
+                    elif kind == "framework":
+                        started = time.time()
+                        framework(db, tmp, n, m, space)
+                    else:
+                        started = ours(db, tmp, n, m)
+                    per, first = gaps(db, n)
+                    ms[kind].append(1000 * per)
+                    if kind in starts and first is not None:
+                        starts[kind].append(first - started)
+                    db.unlink()
+            for kind, values in ms.items():
+                out[f"{kind}_ms_{n}"] = round(statistics.median(values), 2)
+            for label, (a, b) in (("framework_ratio", ("framework", "plain")),
+                                  ("objective_ratio", ("objective", "plain_space"))):  # fmt: skip
+                pairs = [x / y for x, y in zip(ms[a], ms[b], strict=True)]
+                out[f"{label}_{n}"] = round(statistics.median(pairs), 3)
+                out[f"{label}_{n}_per_rep"] = [round(x, 3) for x in pairs]
+            for kind, label in (("plain_space", "plain_startup_s"), ("objective", "startup_s")):
+                if starts[kind]:
+                    out[f"{label}_{n}"] = round(statistics.median(starts[kind]), 3)
+            print(json.dumps({k: v for k, v in out.items() if f"_{n}" in k}), file=sys.stderr)
     last = sizes[-1]
     out["objective_growth"] = round(out[f"objective_ms_{last}"] / out["objective_ms_0"], 3)
     out["plain_growth"] = round(out[f"plain_space_ms_{last}"] / out["plain_space_ms_0"], 3)
@@ -229,10 +240,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 0, 500, 2,000")
     parser.add_argument("--trials", type=int, default=30, help="new trials per measurement")
+    parser.add_argument("--reps", type=int, default=2, help="repetitions of each measurement")
     args = parser.parse_args()
     sizes = [0, 500, 2000] if args.quick else [0, 500, 2000, 10000]
     out: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    out |= bench_big_study(sizes, args.trials)
+    out |= bench_big_study(sizes, args.trials, args.reps)
     print(json.dumps(out))
 
 

@@ -25,7 +25,8 @@ DRAWING = "topology.svg"
 
 
 def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str:
-    """Upload the topology drawing as an artifact of ``trial``; returns the artifact id."""
+    """Upload the topology drawing as an artifact of ``trial``; returns the artifact id
+    (the caller stores it as the ``topology_artifact`` attribute, with the others)."""
     from nas_skip.draw import to_svg
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,7 +38,6 @@ def upload_drawing(trial: optuna.Trial, handle: StudyHandle, g: Genotype) -> str
             study_or_trial=trial,
             mimetype="image/svg+xml",
         )
-    trial.set_user_attr("topology_artifact", artifact_id)
     return artifact_id
 
 
@@ -129,3 +129,24 @@ class NoteWriter:
         for i in range(len(parts), self.chunks):
             storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
         self.chunks = max(self.chunks, len(parts))
+
+
+def rewrite_note(study: optuna.Study, trial_id: int, body: str) -> None:
+    """Rewrite the optuna-dashboard note of a trial that another process may have written
+    (a finished trial's whose weights were removed, a retrained one's): the next version,
+    the old chunks beyond the new body blanked.
+
+    What ``optuna_dashboard.save_note`` does, reading the study's system attributes once
+    rather than twice, and without importing optuna-dashboard, which loads pandas,
+    scikit-learn and scipy (about 150 MiB) into the search worker that calls this.
+    """
+    storage, study_id = study._storage, study._study_id
+    version_key, prefix = _note_keys(trial_id)
+    attrs = storage.get_study_system_attrs(study_id)
+    chunks = sum(1 for key in attrs if key.startswith(prefix))
+    parts = [body[i : i + NOTE_CHUNK] for i in range(0, len(body), NOTE_CHUNK)]
+    storage.set_study_system_attr(study_id, version_key, int(attrs.get(version_key, 0)) + 1)
+    for i, part in enumerate(parts):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", part)
+    for i in range(len(parts), chunks):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", "")

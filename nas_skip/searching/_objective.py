@@ -24,7 +24,6 @@ from functools import cached_property
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial
 
 from nas_skip.errors import NasSkipError
@@ -39,7 +38,7 @@ from nas_skip.evaluators import (
 from nas_skip.genotype import Genotype, costs
 from nas_skip.searching._config import SearchConfig
 from nas_skip.searching._describe import NoteWriter, upload_drawing
-from nas_skip.searching._queries import StudyQueries
+from nas_skip.searching._queries import StudyQueries, set_user_attrs
 from nas_skip.searching._storage import StudyHandle, worker_alive
 from nas_skip.searching._weights import keep_weights, stored_values
 from nas_skip.spaces import Space
@@ -138,6 +137,8 @@ def evaluate(
         RuntimeError, MemoryError...: the trial failed; ``fail_reason`` is stored before the
             exception leaves, so the backend records FAIL and goes on.
     """
+    import torch  # for its out-of-memory error; the search process that only waits has none
+
     config = worker.config
     g = s.genotype
     assert config.epochs is not None  # SearchConfig resolves it
@@ -146,30 +147,28 @@ def evaluate(
     attrs: dict[str, Any] = {}  # what this trial stored, for its dashboard note
 
     def put(name: str, value: Any) -> None:
-        attrs[name] = value
-        trial.set_user_attr(name, value)
+        put_all({name: value})
 
-    for name, value in (
-        ("genotype", json.dumps(g.to_json(), separators=(",", ":"))),
-        ("hash", g.canonical_hash()),
-        ("dedup_key", key),
-        ("params", sum(r.params for r in rows)),
-        ("flops", sum(r.flops for r in rows)),
-        ("nodes", len(g.nodes)),
-        *worker.space.attrs(s.params).items(),
-    ):
-        put(name, value)
-    upload_drawing(trial, worker.handle, g)
+    def put_all(values: dict[str, Any]) -> None:
+        attrs.update(values)
+        set_user_attrs(trial, values)
+
+    described = {"genotype": json.dumps(g.to_json(), separators=(",", ":")),
+                 "hash": g.canonical_hash(), "dedup_key": key,
+                 "params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows),
+                 "nodes": len(g.nodes), **worker.space.attrs(s.params)}  # fmt: skip
+    try:
+        described["topology_artifact"] = upload_drawing(trial, worker.handle, g)
+    finally:  # one write; a failed upload (a full disk) still leaves the trial described
+        put_all(described)
     save_note = NoteWriter(trial)  # the trial's dashboard note, rewritten as it changes
     if config.evaluator_spec.reports_epochs:  # the dashboard shows it while it trains
         save_note(g, attrs)
     original = worker.queries.original(key) or _wait_for_twin(worker.queries, key, trial.number)
     if original is not None:
-        put("duplicate_of", original.number)
-        for name in METRICS:
-            if name in original.user_attrs:
-                put(name, original.user_attrs[name])
-        put("train_seconds", 0.0)
+        put_all({"duplicate_of": original.number,
+                 **{name: original.user_attrs[name] for name in METRICS
+                    if name in original.user_attrs}, "train_seconds": 0.0})  # fmt: skip
         save_note(g, attrs)
         return list(original.values)
     seed = ((config.seed or 0) + trial.number) % 2**31
@@ -192,9 +191,9 @@ def evaluate(
         put("fail_reason", failure_reason(exc))
         save_note(g, attrs)
         raise
-    for name, value in (*result.metrics.items(), *result.attrs.items()):
-        if value is not None:  # train_error of a search that does not measure it
-            put(name, value)
+    # None: train_error of a search that does not measure it
+    put_all({name: value for name, value in (*result.metrics.items(), *result.attrs.items())
+             if value is not None})  # fmt: skip
     values = stored_values(attrs, config.objectives)
     if not all_finite(values):
         put("fail_reason", f"non-finite objective values {values}")
@@ -216,9 +215,7 @@ def _wait_for_twin(queries: StudyQueries, key: str, number: int) -> FrozenTrial 
     whose process died (a kill -9 on this host) is not waited for.
     """
     while True:
-        twins = [t for t in queries.running()
-                 if t.number < number and t.user_attrs.get("dedup_key") == key
-                 and worker_alive(str(t.user_attrs.get("worker", "")))]  # fmt: skip
+        twins = [n for n, owner in queries.running_twins(key, number) if worker_alive(owner)]
         if not twins:
             return queries.original(key)
         time.sleep(0.5)

@@ -8,11 +8,17 @@ PostgreSQL) these questions are single SQL queries on Optuna's own tables instea
 
 - trials by state: ``SELECT state, count(*) ... GROUP BY state`` on the indexed
   ``study_id``;
-- the running trials: Optuna's own query, filtered by state in SQL;
+- the running trials: Optuna's own query, filtered by state in SQL; the running twins
+  of a trial (same dedup key, an earlier number) through the dedup-key index;
 - the finished trial with a dedup key: an index of our own on Optuna's
   ``trial_user_attributes`` table, partial (``WHERE key = 'dedup_key'``), made when the
   search opens the study (``CREATE INDEX IF NOT EXISTS``; SQLite and PostgreSQL; other
   databases answer the same query without it).
+
+A trial's attributes are written in one statement where Optuna writes one transaction
+each (an upsert on ``trial_user_attributes``, as Optuna's own ``set_trial_user_attr``
+does one row at a time): 12 attributes a trial took 20-28 ms, a fifth of a trial whose
+training is instant.
 
 Optuna stays the only record: the index is over its rows, and every answer is read from
 its tables. Other storages (journal files, in memory) keep every trial in memory anyway,
@@ -44,6 +50,18 @@ _FIND_ORIGINAL = sqlalchemy.text(
     f" WHERE a.key = '{DEDUP_ATTR}' AND a.value_json = :value AND t.study_id = :study"
     " AND t.state = 'COMPLETE' AND NOT EXISTS (SELECT 1 FROM trial_user_attributes d"
     " WHERE d.trial_id = t.trial_id AND d.key = 'duplicate_of') ORDER BY t.number LIMIT 1"
+)
+# the RUNNING trials numbered below :number with dedup key :value, and their workers
+_TWINS = sqlalchemy.text(
+    "SELECT t.number, w.value_json FROM trial_user_attributes a JOIN trials t"
+    " ON t.trial_id = a.trial_id LEFT JOIN trial_user_attributes w ON w.trial_id ="
+    f" t.trial_id AND w.key = 'worker' WHERE a.key = '{DEDUP_ATTR}' AND a.value_json = :value"
+    " AND t.study_id = :study AND t.state = 'RUNNING' AND t.number < :number"
+)
+_STATE = sqlalchemy.text("SELECT state FROM trials WHERE trial_id = :trial")
+_UPSERT_ATTR = sqlalchemy.text(
+    "INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (:trial, :key,"
+    " :value) ON CONFLICT (trial_id, key) DO UPDATE SET value_json = excluded.value_json"
 )
 _STATES = sqlalchemy.text(
     "SELECT state, count(*) FROM trials WHERE study_id = :study GROUP BY state"
@@ -245,6 +263,17 @@ class StudyQueries:
             self.study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
         )
 
+    def running_twins(self, key: str, number: int) -> list[tuple[int, str]]:
+        """(number, worker) of the RUNNING trials numbered below ``number`` whose dedup key
+        is ``key``: the trials that train the same network now."""
+        if self.rdb is None:
+            return [(t.number, str(t.user_attrs.get("worker", ""))) for t in self.running()
+                    if t.number < number and t.user_attrs.get(DEDUP_ATTR) == key]  # fmt: skip
+        params = {"value": json.dumps(key), "study": self.study._study_id, "number": number}
+        with self.rdb.engine.connect() as connection:
+            rows = connection.execute(_TWINS, params).all()
+        return [(int(n), "" if w is None else str(json.loads(w))) for n, w in rows]
+
     def original(self, key: str) -> FrozenTrial | None:
         """The earliest COMPLETE trial with dedup key ``key`` that is no duplicate itself."""
         if self.rdb is None:
@@ -292,6 +321,26 @@ class StudyQueries:
                 open_.add(int(trial_id))
         new = sorted((self.rdb.get_trial(i) for i in done), key=lambda t: t.number)
         return new, Cursor(last, frozenset(open_))
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each of ``attrs``, in one statement on SQLite and
+    PostgreSQL (one transaction per attribute elsewhere).
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial has finished (as Optuna's).
+    """
+    rdb = rdb_of(trial.storage)
+    if rdb is None or rdb.engine.dialect.name not in ("sqlite", "postgresql") or not attrs:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    rows = [{"trial": trial._trial_id, "key": k, "value": json.dumps(v)} for k, v in attrs.items()]
+    with rdb.engine.begin() as connection:
+        state = connection.execute(_STATE, {"trial": trial._trial_id}).scalar()
+        rdb.check_trial_is_updatable(trial._trial_id, TrialState[str(state)])
+        connection.execute(_UPSERT_ATTR, rows)
+    trial._cached_frozen_trial.user_attrs.update(attrs)  # what set_user_attr keeps too
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,13 @@ import sqlalchemy
 from optuna.trial import TrialState, create_trial
 
 from nas_skip.searching import make_storage
-from nas_skip.searching._queries import CachedStorage, StudyQueries, ensure_indexes, rdb_of
+from nas_skip.searching._queries import (
+    CachedStorage,
+    StudyQueries,
+    ensure_indexes,
+    rdb_of,
+    set_user_attrs,
+)
 from nas_skip.searching._storage import counts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -74,6 +80,30 @@ def test_the_answers_are_those_of_a_read_of_every_trial(study: optuna.Study) -> 
     assert q.complete_values() == {0: [0.5], 2: [0.9]}  # no duplicate, no infinity
     assert [(n, v) for _, n, v in q.with_attr("weights_artifact")] == [(0, "w0")]
     assert q.system_keys("weights_removed:") == {"weights_removed:w0"}  # `_` is no wildcard
+    assert q.running_twins("g", 8) == [(7, "h:1")]  # running, earlier, the same key
+    assert q.running_twins("g", 7) == [] and q.running_twins("a", 8) == []  # not earlier;
+    # not running
+    assert q.running_twins("x' OR '1'='1", 8) == []
+
+
+def test_a_trial_s_attributes_written_at_once_read_as_written_one_by_one(
+    study: optuna.Study,
+) -> None:
+    values = {"genotype": '{"a": [1, 2]}', "params": 12, "ratio": 0.25, "skips": {"add": [1]},
+              "none": None, "quote": "it's", "unicode": "żółw", "big": 2**62}  # fmt: skip
+    batch, single = study.ask(), study.ask()
+    set_user_attrs(batch, {"params": 1})  # rewritten below: an update, not a second row
+    set_user_attrs(batch, values)
+    for key, value in values.items():
+        single.set_user_attr(key, value)
+    assert batch.user_attrs == single.user_attrs == values  # the trial's own view
+    stored = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
+    assert stored[batch.number] == stored[single.number] == values
+    set_user_attrs(batch, {})  # nothing to write
+    study.tell(batch, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        set_user_attrs(optuna.Trial(study, batch._trial_id), {"late": 1})
+    assert "late" not in study.get_trials(deepcopy=False)[batch.number].user_attrs
 
 
 def test_finished_since_reports_each_finished_trial_once(study: optuna.Study) -> None:
