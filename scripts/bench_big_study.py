@@ -190,8 +190,9 @@ def bench_big_study(sizes: list[int], m: int, reps: int = 2) -> dict[str, Any]:
         base = tmp / "base.db"
         seed_study(base, tmp, space)
 
-        def space_objective(trial: optuna.Trial) -> float:
+        def space_objective(trial: optuna.Trial) -> float:  # the same parameters as ours
             space.sample(trial)
+            space.sample_train(trial)
             return trivial(trial)
 
         kinds = ["plain", "framework", "plain_space", "objective"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is loaded by what makes tensors, not by this contract
+    import torch
 
 #: What a search space needs from a dataset: vector (F,), signal (C, L) or image (C, H, W)
 #: classification, segmentation (C, H, W) -> per-pixel classes (H, W), or sequence: token

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nas_skip.data._base import Dataset
 from nas_skip.errors import NasSkipError
@@ -145,6 +144,8 @@ def make_dataset(
     Raises:
         ValueError: ``task`` is not one of ``TASKS``.
     """
+    import torch
+
     x_dtype = np.int64 if domain == "sequence" else np.float32
     (xtr, ytr), (xva, yva), (xte, yte) = (
         (

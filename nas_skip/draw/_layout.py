@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from nas_skip.draw._font import label_extent
 from nas_skip.genotype import INPUT, Edge, Genotype
 
 Point = tuple[float, float]
@@ -130,14 +131,26 @@ def _layers(g: Genotype) -> list[list[str]]:
 @functools.lru_cache(maxsize=8192)
 def text_size(label: str) -> tuple[float, float]:
     """A label's box in inches at :data:`FONT` points, padding included (matplotlib's font
-    metrics; remembered, as a search draws the same labels again and again)."""
+    metrics; remembered, as a search draws the same labels again and again).
+
+    Computed from the font's metrics without matplotlib (:mod:`._font`: a search worker
+    draws every trial), or measured through matplotlib for a label they do not cover."""
+    extent = label_extent(label)
+    if extent is None:
+        extent = matplotlib_extent(label)
+    width, height = extent
+    return width / 72 + 2 * _PAD, height / 72 + 2 * _PAD
+
+
+def matplotlib_extent(label: str) -> tuple[float, float]:
+    """A label's text extent in points at :data:`FONT` points, measured by matplotlib."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(dpi=72)  # 72 dpi: one pixel is one point
     renderer = FigureCanvasAgg(fig).get_renderer()
     box = fig.text(0, 0, label, fontsize=FONT, ha="center").get_window_extent(renderer)
-    return box.width / 72 + 2 * _PAD, box.height / 72 + 2 * _PAD
+    return box.width, box.height
 
 
 def _arcs(

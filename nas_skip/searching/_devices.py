@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from nas_skip.searching._config import SearchConfig, SearchError
 
 
@@ -38,6 +36,8 @@ def check_device(config: SearchConfig) -> None:
         return  # the GPUs are on the nodes, not necessarily here
     if not device.startswith("cuda"):
         return
+    import torch  # only for CUDA: the search process that only waits loads no torch
+
     if not torch.cuda.is_available():
         raise SearchError(f"--device {device}: CUDA is not available here; use auto or cpu")
     index = int(device.partition(":")[2] or 0)
@@ -52,6 +52,8 @@ def worker_device(device: str, index: int, count: int | None = None) -> str:
     if device != "auto":
         return device
     if count is None:
+        import torch
+
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return f"cuda:{index % count}" if count else "cpu"
 
@@ -69,6 +71,8 @@ def ray_trial_device(device: str, gpus: float, node: str) -> tuple[str, str | No
     """
     if device == "cpu" or gpus <= 0:
         return "cpu", None
+    import torch
+
     if torch.cuda.is_available():
         return "cuda", None  # cuda:0 of the CUDA_VISIBLE_DEVICES Ray set for the trial
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")

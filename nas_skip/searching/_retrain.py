@@ -330,13 +330,11 @@ def note_section(record: dict[str, Any]) -> str:
 def _save_note(study: optuna.Study, trial: FrozenTrial, g: Genotype,
                record: dict[str, Any]) -> None:  # fmt: skip
     """Rewrite the trial's dashboard note: the search's note, then the retraining."""
-    import optuna_dashboard
-
-    from nas_skip.searching._describe import note
+    from nas_skip.searching._describe import note, rewrite_note
 
     body = note(trial.number, g, dict(trial.user_attrs)) + "\n" + note_section(record)
     # a note lives in the study's system attributes, so a finished trial can get one
-    optuna_dashboard.save_note(optuna.trial.Trial(study, trial._trial_id), body)
+    rewrite_note(study, trial._trial_id, body)
 
 
 class _Bar:

@@ -209,10 +209,8 @@ def prune_weights(handle: StudyHandle, objectives: Sequence[str], directions: Se
 def _note_removed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
     """Rewrite the trial's dashboard note, which now says its weights were removed (the
     dashboard still lists the artifact of a finished trial, whose attributes are frozen)."""
-    import optuna_dashboard
-
     from nas_skip.genotype import Genotype
-    from nas_skip.searching._describe import note
+    from nas_skip.searching._describe import note, rewrite_note
 
     text = trial.user_attrs.get("genotype")
     if not isinstance(text, str):
@@ -222,13 +220,4 @@ def _note_removed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
     except (ValueError, KeyError, TypeError):  # GenotypeError is a ValueError
         return
     attrs = {**trial.user_attrs, "weights_removed": reason}
-    optuna_dashboard.save_note(_TrialRef(study, trial._trial_id), note(trial.number, g, attrs))
-
-
-class _TrialRef:
-    """What ``optuna_dashboard.save_note`` reads of a trial (notes are study attributes,
-    so a finished trial's can be rewritten). Not an ``optuna.Trial``, whose constructor
-    would run the study's sampler."""
-
-    def __init__(self, study: optuna.Study, trial_id: int) -> None:
-        self.study, self.storage, self._trial_id = study, study._storage, trial_id
+    rewrite_note(study, trial._trial_id, note(trial.number, g, attrs))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nas_skip.errors import brief
 from nas_skip.train._errors import TrainError
+
+if TYPE_CHECKING:  # a config is data: a search process that only waits loads no torch
+    import torch
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
@@ -158,6 +159,8 @@ def resolve(config: TrainConfig, image_input: bool) -> Placement:
     Raises:
         TrainError: CUDA was asked for but is not available, or amp="on" off CUDA.
     """
+    import torch
+
     cuda = torch.cuda.is_available()
     if config.device == "auto":
         device = torch.device("cuda" if cuda else "cpu")

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F  # noqa: N812
-from torch import nn
+if TYPE_CHECKING:  # SCORE_NAMES and the dataclasses are read where no torch is loaded
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,9 @@ def evaluate(
     Returns:
         The :class:`Evaluation`.
     """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     model.eval()
     c = num_classes
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -181,6 +184,7 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     Returns:
         The total FlopCounterMode counts (2 x multiply-accumulates of convs and matmuls).
     """
+    import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -211,6 +215,8 @@ def measure_latency_ms(
     Returns:
         The median latency in ms; on CUDA each run is synchronised so the GPU time counts.
     """
+    import torch
+
     model.eval()
     cuda = example.device.type == "cuda"
 
