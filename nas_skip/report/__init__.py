@@ -3,9 +3,10 @@
 ``write_report("sqlite:///runs/nas_skip.db", "deep_mlp-mnist1d", Path("report"))`` writes
 ``trials.csv``, ``trials.parquet`` and ``report.html``: the best-so-far curve, the Pareto
 front (several objectives), accuracy against parameters, skip kinds by hop distance in
-the top 10% against all trials, fANOVA parameter importances, each one-shot run's supernet
-(architecture weights and skip count per epoch, against its derived network) and the top 5
-drawings.
+the top 10% against all trials, fANOVA parameter importances (:data:`FANOVA
+<nas_skip.report._figures.FANOVA>`: the page says how they were computed), each one-shot
+run's supernet (architecture weights and skip count per epoch, against its derived
+network) and the top 5 drawings.
 The page fetches nothing: it opens offline and can be mailed as one file.
 """
 

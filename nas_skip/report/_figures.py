@@ -16,8 +16,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_skip.genotype import topology
-from nas_skip.report._table import genotype_of, space_of, structure_of, trial_hops
+from nas_skip.report._table import facts_of, space_of, structure_of, trial_hops
 from nas_skip.searching._storage import originals
 from nas_skip.spaces import Space
 
@@ -32,6 +31,13 @@ MIN_TOP_TRIALS = 20
 #: fewer complete trials than this: no fANOVA (a random forest fit to a handful of points
 #: ranks parameters by noise); it also needs two parameters that vary
 MIN_IMPORTANCE_TRIALS = 20
+#: fANOVA's forest: Optuna's 64 trees, each at most 6 splits deep (64 leaves). Optuna's own
+#: trees grow until each leaf is one trial, and the marginals over those leaves took 41 s
+#: of a 2,000-trial report's 57 s (scripts/bench_report.py); trees of depth 6 rank the
+#: parameters as the full trees do on studies whose answer is known, in about 1 s
+FANOVA_TREES = 64
+FANOVA_DEPTH = 6
+FANOVA = f"fANOVA ({FANOVA_TREES} trees of depth at most {FANOVA_DEPTH}, seed 0)"
 _LAYOUT = {"template": "plotly_white", "height": 420, "margin": {"t": 30, "r": 20}}
 
 
@@ -149,7 +155,7 @@ def accuracy_params(study: optuna.Study, target: str) -> Plot:
     if not points:
         return Plot(pid, title, caption, note="No complete trial has a parameter count.")
     space = space_of(study)
-    depth = [_depth(t, space) for t, _ in points]
+    depth = [_depth(t, space, study) for t, _ in points]
     fig = go.Figure(
         go.Scatter(
             x=[p for _, p in points],
@@ -170,21 +176,22 @@ def accuracy_params(study: optuna.Study, target: str) -> Plot:
     return Plot(pid, title, caption, fig)
 
 
-def _depth(trial: FrozenTrial, space: Space | None) -> int | None:
+def _depth(trial: FrozenTrial, space: Space | None, study: optuna.Study) -> int | None:
     """The trial's depth in its space's layers (graph levels for a genotype from no space)."""
     structure = structure_of(trial, space)
     if structure is not None:
         return structure.depth
-    g = genotype_of(trial)
-    return None if g is None else topology(g)["depth"]
+    known = facts_of(trial, study)
+    return None if known is None else known.features["depth"]
 
 
-def _mean_hops(trials: list[FrozenTrial], space: Space | None) -> dict[tuple[str, int], float]:
+def _mean_hops(trials: list[FrozenTrial], space: Space | None,
+               study: optuna.Study) -> dict[tuple[str, int], float]:  # fmt: skip
     """Skips of each (kind, hop) per architecture, averaged over ``trials``."""
     total: Counter[tuple[str, int]] = Counter()
     counted = 0
     for t in trials:
-        found = trial_hops(t, space)
+        found = trial_hops(t, space, study)
         if found is not None:
             total.update(found)
             counted += 1
@@ -227,7 +234,7 @@ def skip_frequency(study: optuna.Study) -> Plot:
     if not ranked:
         return Plot(pid, title, caption, note="No trial has completed yet.")
     space = space_of(study)
-    everyone, best = _mean_hops(ranked, space), _mean_hops(top, space)
+    everyone, best = _mean_hops(ranked, space, study), _mean_hops(top, space, study)
     keys = sorted(set(everyone) | set(best))
     if not keys:
         return Plot(pid, title, caption, note="No complete trial has a skip connection.")
@@ -256,14 +263,17 @@ def skip_frequency(study: optuna.Study) -> Plot:
 
 
 def importances(study: optuna.Study, target: str) -> Plot:
-    """fANOVA importance of each parameter for the first objective."""
+    """fANOVA importance of each parameter for the first objective (:data:`FANOVA`), on
+    every complete trial and the parameters they all have that vary; the caption says so
+    with the counts."""
     import plotly.graph_objects as go
+    from optuna.search_space import intersection_search_space
 
     pid, title = "plot-importances", f"Parameter importance for {target} (fANOVA)"
     caption = (
-        f"How much of the variation in {target} each parameter explains (fANOVA, "
-        "seed 0). Only parameters that every complete trial has are compared, so "
-        "parameters that exist at some depths only are left out."
+        f"How much of the variation in {target} each parameter explains, by {FANOVA}. "
+        "Only parameters that every complete trial has are compared, so parameters that "
+        "exist at some depths only are left out."
     )
     done = complete(study)
     if len(done) < MIN_IMPORTANCE_TRIALS:
@@ -276,8 +286,12 @@ def importances(study: optuna.Study, target: str) -> Plot:
                 f"needs at least {MIN_IMPORTANCE_TRIALS}; with fewer its ranking is noise."
             ),
         )
-    shared = set.intersection(*(set(t.params) for t in done))
-    varying = sorted(p for p in shared if len({repr(t.params[p]) for t in done}) > 1)
+    fitted = [t for t in done if math.isfinite(t.values[0])]  # as fANOVA leaves out others
+    which_trials = f"all {len(done)} complete trials"
+    if len(fitted) < len(done):
+        which_trials = f"the {len(fitted)} complete trials whose {target} is finite"
+    shared = intersection_search_space(fitted)  # also the same choices in every trial
+    varying = sorted(p for p in shared if len({repr(t.params[p]) for t in fitted}) > 1)
     if len(varying) < 2:
         which = f"only {varying[0]} varies" if varying else "no parameter varies"
         return Plot(
@@ -289,15 +303,22 @@ def importances(study: optuna.Study, target: str) -> Plot:
                 "at least two to compare."
             ),
         )
+    caption = (
+        f"How much of the variation in {target} each parameter explains: {FANOVA} fit "
+        f"to {which_trials}, on the {len(varying)} parameters that every one of them has "
+        "and that vary among them (parameters that exist at some depths only are left "
+        "out)."
+    )
+    evaluator = optuna.importance.FanovaImportanceEvaluator(
+        n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=0
+    )
     try:
         # optuna marks the evaluators experimental, and fANOVA warns about the fit: kept
         # out of the console here (the report's numbers are on the page)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scores = optuna.importance.get_param_importances(
-                study,
-                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-                target=lambda t: t.values[0],
+                study, evaluator=evaluator, params=varying, target=lambda t: t.values[0]
             )
     except (ValueError, RuntimeError) as exc:  # fANOVA's own "cannot" cases
         return Plot(pid, title, caption, note=f"fANOVA could not run: {exc}")

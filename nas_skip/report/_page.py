@@ -77,7 +77,7 @@ def drawing(study: optuna.Study, trial: FrozenTrial,
     data = store.read(trial.user_attrs.get("topology_artifact"), MAX_DRAWING_BYTES)
     if data is not None and _is_svg(data):
         return data
-    genotype = genotype_of(trial)
+    genotype = genotype_of(trial)  # parsed again: at most the top drawings, artifact missing
     if genotype is None:
         return None
     from nas_skip.draw import to_svg  # matplotlib: only when an artifact is missing

@@ -32,7 +32,9 @@ import pandas as pd
 from optuna.trial import FrozenTrial
 
 from nas_skip.errors import NasSkipError
-from nas_skip.genotype import Genotype, costs, topology
+from nas_skip.genotype import Genotype
+from nas_skip.report._facts import Facts, facts
+from nas_skip.report._readable import ReadableStudy
 from nas_skip.searching._names import study_labels
 from nas_skip.searching._retrain import retrained
 from nas_skip.searching._weights import kept_weights, removed_weights
@@ -65,26 +67,14 @@ def genotype_of(trial: FrozenTrial) -> Genotype | None:
         return None  # a report shows what it can; one unreadable trial is no reason to stop
 
 
-def levels(genotype: Genotype) -> dict[str, int]:
-    """Each node's depth level, as :func:`nas_skip.genotype.topology` counts them."""
-    level = {genotype.order[0]: 0}
-    for node_id in genotype.order[1:]:
-        plan = genotype.plans[node_id]
-        level[node_id] = 1 + max(level[m.edge.src] for m in (*plan.base, *plan.additive))
-    return level
-
-
-def skip_hops(genotype: Genotype) -> Counter[tuple[str, int]]:
-    """How many skips of each (kind, hop distance) the genotype has (``seq`` edges are not
-    skips; ``none`` edges are switched off and absent from the plans)."""
-    level = levels(genotype)
-    found: Counter[tuple[str, int]] = Counter()
-    for plan in genotype.plans.values():
-        for merge in (*plan.base, *plan.additive):
-            e = merge.edge
-            if e.kind != "seq":
-                found[e.kind, level[e.dst] - level[e.src]] += 1
-    return found
+def facts_of(trial: FrozenTrial, study: optuna.Study | None = None) -> Facts | None:
+    """What the report reads from the trial's genotype; None when it has none or it no
+    longer parses. A study from :func:`~nas_skip.report._readable.readable` holds them from
+    the one parse that checked the trial; another study's trial is parsed now."""
+    if isinstance(study, ReadableStudy):
+        return study.facts.get(trial.number)
+    genotype = genotype_of(trial)
+    return None if genotype is None else facts(genotype)
 
 
 def space_of(study: optuna.Study) -> Space | None:
@@ -111,26 +101,25 @@ def structure_of(trial: FrozenTrial, space: Space | None) -> Structure | None:
     return found
 
 
-def trial_hops(trial: FrozenTrial, space: Space | None) -> Counter[tuple[str, int]] | None:
+def trial_hops(trial: FrozenTrial, space: Space | None,
+               study: optuna.Study | None = None) -> Counter[tuple[str, int]] | None:  # fmt: skip
     """How many skips of each (kind, hop) the trial's network has, hops in its space's
-    layers (in graph levels for a genotype from no space); None without a genotype."""
+    layers (in graph levels for a genotype from no space); None without a genotype (the
+    genotype's facts as :func:`facts_of` reads them from ``study``)."""
     structure = structure_of(trial, space)
     if structure is not None:
         return structure.hops()
-    genotype = genotype_of(trial)
-    return None if genotype is None else skip_hops(genotype)
+    known = facts_of(trial, study)
+    return None if known is None else known.hops
 
 
-def features(genotype: Genotype, structure: Structure | None = None) -> dict[str, int]:
-    """The derived columns of one genotype: topology, parameters and FLOPs; depth, skips
-    and the longest skip from ``structure`` when the space gave one."""
-    row = dict(topology(genotype))
+def _structured(known: Facts, structure: Structure | None) -> dict[str, int]:
+    """The derived columns of one genotype from its facts: topology, parameters and FLOPs;
+    depth, skips and the longest skip from ``structure`` when the space gave one."""
+    row = dict(known.features)
     if structure is not None:
         kinds = [k.removeprefix("skips_") for k in row if k.startswith("skips_")]
         row.update(structure.features(kinds))
-    rows = costs(genotype)
-    row["params"] = sum(r.params for r in rows)
-    row["flops"] = sum(r.flops for r in rows)
     return row
 
 
@@ -189,9 +178,9 @@ def trial_frame(study: optuna.Study) -> pd.DataFrame:
         row.update({f"attr:{k}": v for k, v in t.user_attrs.items() if k not in _NOT_ATTRS})
         if kept_weights(t, removed) is None:  # weights removed since: the id is stale
             row.pop("attr:weights_artifact", None)
-        genotype = genotype_of(t)
-        if genotype is not None:
-            found = features(genotype, structure_of(t, space))
+        known = facts_of(t, study)
+        if known is not None:
+            found = _structured(known, structure_of(t, space))
             derived += [k for k in found if k not in derived]
             row.update(found)
         rows.append(row)
