@@ -347,7 +347,7 @@ def dashboard(
 
     url = storage or default_storage()
     console = _console()
-    with serving(url, host, port, artifacts) as base:
+    with serving(url, host, port, artifacts, study) as base:  # its page made ready first
         opened = open_existing(url)
         page = study_url(opened, base, study)
         for line in unserved(opened, ArtifactFolders(artifacts)):
