@@ -28,17 +28,20 @@ def repeating_space(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def postgres() -> Iterator[str]:
-    """The machine's PostgreSQL on 127.0.0.1:5432 (started if it is down); the studies a
-    test makes there are deleted afterwards."""
+def postgres(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The machine's PostgreSQL on 127.0.0.1:5432 (started if it is down); the study a test
+    makes there, named by its ``study_name`` fixture, is deleted afterwards (only that one:
+    the other test worker's studies live in the same database at the same time)."""
     if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
         ctl = shutil.which("pg_ctlcluster")
         versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
         subprocess.run([ctl or "pg_ctlcluster", "--skip-systemctl-redirect", versions[-1],
                         "main", "start"], check=True)  # fmt: skip
-    before = set(optuna.get_all_study_names(PG_URL))
+    # the test's own name, known now (a test that asks for fixtures as it runs asks for
+    # study_name first)
+    name = request.getfixturevalue("study_name") if "study_name" in request.fixturenames else None
     yield PG_URL
-    for name in set(optuna.get_all_study_names(PG_URL)) - before:
+    if name is not None and name in optuna.get_all_study_names(PG_URL):
         optuna.delete_study(study_name=name, storage=PG_URL)
 
 

@@ -54,8 +54,8 @@ def study(request: pytest.FixtureRequest, tmp_path: Path) -> optuna.Study:
     url = {"sqlite": f"sqlite:///{tmp_path / 's.db'}", "journal": f"journal:{tmp_path / 's.log'}",
            "postgresql": None}[request.param]  # fmt: skip
     if url is None:
+        name = request.getfixturevalue("study_name")  # first: postgres deletes it after
         url = request.getfixturevalue("postgres")
-        name = request.getfixturevalue("study_name")
     else:
         name = "q"
     storage = make_storage(url)
