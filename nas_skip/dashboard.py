@@ -371,10 +371,17 @@ def serving(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
                                          handler_class=_QuietHandler)  # fmt: skip
     except OSError as exc:
         raise SearchError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
+    with in_thread(server, host) as base:
+        # not joined: a stop need not wait for it
+        threading.Thread(target=_prepare, args=(details, storage, study), daemon=True).start()
+        yield base
+
+
+@contextmanager
+def in_thread(server: WSGIServer, host: str) -> Iterator[str]:
+    """Run ``server`` in a thread for the ``with`` block; yields its base URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    # not joined: a stop need not wait for it
-    threading.Thread(target=_prepare, args=(details, storage, study), daemon=True).start()
     try:
         yield f"http://{host}:{server.server_port}/"
     finally:

@@ -32,21 +32,20 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import make_server
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 import bench_big_study as b  # noqa: E402
 from conftest import ARGS, CHROMIUM  # noqa: E402 - the browser tests' Chromium
 
-from nas_skip.dashboard import quiet_importances, serving  # noqa: E402
+from nas_skip.dashboard import _QuietHandler, in_thread, quiet_importances, serving  # noqa: E402
 from nas_skip.searching._artifacts import ArtifactFolders  # noqa: E402
 from nas_skip.searching._reading import open_existing  # noqa: E402
 from nas_skip.spaces import load_space  # noqa: E402
@@ -54,11 +53,6 @@ from nas_skip.spaces import load_space  # noqa: E402
 BROWSER_ACCEPTS = "gzip, deflate, br"
 STUDY_SHOWN = "Best Trial (number="
 LONG_MS = 1_200_000  # the before side's first page takes 20-45 s here
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
 
 
 @contextmanager
@@ -69,15 +63,8 @@ def before(url: str, host: str, port: int, artifacts: list[Path]) -> Iterator[st
 
     store = ArtifactFolders(artifacts)
     app = quiet_importances(optuna_dashboard.wsgi(open_existing(url), artifact_store=store))
-    server = make_server(host, port, app, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with in_thread(make_server(host, port, app, handler_class=_QuietHandler), host) as base:
+        yield base
 
 
 def fetch(address: str, encoding: str | None) -> tuple[bytes, float, bytes]:

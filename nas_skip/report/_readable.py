@@ -23,8 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.errors import SkippedTrialWarning
 from nas_skip.report._facts import Facts, facts
-from nas_skip.searching import SearchError
-from nas_skip.searching._reading import duplicate_problem, parse_genotype
+from nas_skip.searching._reading import read_trial
 
 #: how many skipped trials are named one warning each; the rest are counted in one more
 MAX_WARNINGS = 10
@@ -58,24 +57,18 @@ class ReadableStudy(optuna.Study):
 
 
 def checked(study: optuna.Study) -> tuple[dict[int, str], dict[int, Facts]]:
-    """The study's malformed trials (number -> what is wrong, in one line) and the facts of
-    the others' genotypes, each genotype parsed once.
-
-    The same check as :func:`nas_skip.searching._reading.malformed` (a test holds them
-    together), which parses a genotype only to say whether it is one.
-    """
+    """The study's malformed trials (number -> what is wrong, in one line, as
+    :func:`nas_skip.searching._reading.malformed` says) and the facts of the others'
+    genotypes, each genotype parsed once."""
     trials = study.get_trials(deepcopy=False)
     problems: dict[int, str] = {}
     known: dict[int, Facts] = {}
     for t in trials:
-        problem = duplicate_problem(t, trials)
-        if problem is None and ("genotype" in t.user_attrs or t.state == TrialState.COMPLETE):
-            try:
-                known[t.number] = facts(parse_genotype(t))
-            except SearchError as exc:
-                problem = str(exc).removeprefix(f"--trial {t.number}: ")
+        g, problem = read_trial(t, trials)
         if problem is not None:
             problems[t.number] = problem
+        elif g is not None:
+            known[t.number] = facts(g)
     return problems, known
 
 

@@ -102,6 +102,20 @@ def _note_keys(trial_id: int) -> tuple[str, str]:
     return f"dashboard:{trial_id}:note_ver", f"dashboard:{trial_id}:note_str:"
 
 
+def _write_note(storage: optuna.storages.BaseStorage, study_id: int, trial_id: int,
+                body: str, version: int, stale: int) -> int:  # fmt: skip
+    """Write ``body`` as version ``version`` of a trial's note, blanking the chunks past its
+    end of the ``stale`` written before; returns how many chunks the trial now has."""
+    version_key, prefix = _note_keys(trial_id)
+    parts = [body[i : i + NOTE_CHUNK] for i in range(0, len(body), NOTE_CHUNK)]
+    storage.set_study_system_attr(study_id, version_key, version)
+    for i, part in enumerate(parts):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", part)
+    for i in range(len(parts), stale):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
+    return max(stale, len(parts))
+
+
 class NoteWriter:
     """Writes one trial's optuna-dashboard note, as often as it changes, without reading
     the study.
@@ -118,17 +132,10 @@ class NoteWriter:
         self.chunks = 0  # chunks written so far: a shorter note blanks the rest
 
     def __call__(self, g: Genotype, attrs: dict[str, Any]) -> None:
-        body = note(self.trial.number, g, attrs)
-        parts = [body[i : i + NOTE_CHUNK] for i in range(0, len(body), NOTE_CHUNK)]
-        storage, study_id = self.trial.storage, self.trial.study._study_id
-        version_key, prefix = _note_keys(self.trial._trial_id)
         self.version += 1
-        storage.set_study_system_attr(study_id, version_key, self.version)
-        for i, part in enumerate(parts):
-            storage.set_study_system_attr(study_id, f"{prefix}{i}", part)
-        for i in range(len(parts), self.chunks):
-            storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
-        self.chunks = max(self.chunks, len(parts))
+        self.chunks = _write_note(self.trial.storage, self.trial.study._study_id,
+                                  self.trial._trial_id, note(self.trial.number, g, attrs),
+                                  self.version, self.chunks)  # fmt: skip
 
 
 def rewrite_note(study: optuna.Study, trial_id: int, body: str) -> None:
@@ -143,10 +150,5 @@ def rewrite_note(study: optuna.Study, trial_id: int, body: str) -> None:
     storage, study_id = study._storage, study._study_id
     version_key, prefix = _note_keys(trial_id)
     attrs = storage.get_study_system_attrs(study_id)
-    chunks = sum(1 for key in attrs if key.startswith(prefix))
-    parts = [body[i : i + NOTE_CHUNK] for i in range(0, len(body), NOTE_CHUNK)]
-    storage.set_study_system_attr(study_id, version_key, int(attrs.get(version_key, 0)) + 1)
-    for i, part in enumerate(parts):
-        storage.set_study_system_attr(study_id, f"{prefix}{i}", part)
-    for i in range(len(parts), chunks):
-        storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
+    stale = sum(1 for key in attrs if key.startswith(prefix))
+    _write_note(storage, study_id, trial_id, body, int(attrs.get(version_key, 0)) + 1, stale)

@@ -98,8 +98,11 @@ def duplicate_problem(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str 
     return None
 
 
-def trial_problem(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str | None:
-    """What makes the stored trial unreadable, in one line; None when nothing does.
+def read_trial(trial: FrozenTrial,
+               trials: Sequence[FrozenTrial]) -> tuple[Genotype | None, str | None]:  # fmt: skip
+    """The stored trial's genotype and what makes the trial unreadable, in one line:
+    (genotype, None), (None, problem), or (None, None) for a trial without a genotype that
+    may lack one.
 
     A complete trial must hold a genotype; any genotype it holds must parse; a
     ``duplicate_of`` must name an original (:func:`duplicate_problem`). Trials that never
@@ -107,14 +110,19 @@ def trial_problem(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str | No
     """
     problem = duplicate_problem(trial, trials)
     if problem is not None:
-        return problem
+        return None, problem
     if "genotype" not in trial.user_attrs and trial.state != TrialState.COMPLETE:
-        return None
+        return None, None
     try:
-        parse_genotype(trial)
+        return parse_genotype(trial), None
     except SearchError as exc:
-        return str(exc).removeprefix(f"--trial {trial.number}: ")
-    return None
+        return None, str(exc).removeprefix(f"--trial {trial.number}: ")
+
+
+def trial_problem(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str | None:
+    """What makes the stored trial unreadable, in one line; None when nothing does (see
+    :func:`read_trial`)."""
+    return read_trial(trial, trials)[1]
 
 
 def malformed(study: optuna.Study) -> dict[int, str]:
