@@ -12,7 +12,7 @@ import optuna
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
-from helpers import CLI_SPACE, search_arrays
+from helpers import BARRIER_ENV, CLI_SPACE, score_once_two_started, search_arrays
 
 import nas_skip
 
@@ -77,11 +77,18 @@ def test_a_user_objective_trains_scores_and_keeps_its_model(
         search_arrays(tmp_path, data, objective=val_loss, directions=["minimize"], study="obj")
 
 
-def test_minimised_with_worker_processes(tmp_path: Path, data: nas_skip.Dataset) -> None:
-    study = search_arrays(tmp_path, data, objective=val_loss, directions=["minimize"], trials=4,
-                    workers=2)  # fmt: skip
+def test_minimised_with_worker_processes(
+    tmp_path: Path, data: nas_skip.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each worker's first trial waits for the other's: both workers score trials, however
+    # long a spawned process takes to import torch
+    (tmp_path / "barrier").mkdir()
+    monkeypatch.setenv(BARRIER_ENV, str(tmp_path / "barrier"))
+    study = search_arrays(tmp_path, data, objective=score_once_two_started,
+                          directions=["minimize"], trials=4, workers=2)  # fmt: skip
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE]
-    assert study.study_name.startswith("cli-blobs-") and study.study_name.endswith("-val_loss")
+    assert study.study_name.startswith("cli-blobs-")
+    assert study.study_name.endswith("-score_once_two_started")
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) >= 4 and len({t.user_attrs["worker"] for t in done}) == 2
     assert nas_skip.best(study).values[0] == min(t.values[0] for t in done)

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from optuna.trial import TrialState
 from nas_skip.errors import NasSkipError
 from nas_skip.searching._config import SearchConfig, SearchError
 from nas_skip.searching._devices import worker_device
+from nas_skip.searching._lock import StudyLock
 from nas_skip.searching._objective import (
     Worker,
     all_finite,
@@ -56,11 +58,14 @@ class _Budget:
     processes or machines finished them, or when this worker has seen ``max_failures``
     failures in a row (a broken setup, not bad luck).
 
-    After each trial it counts the study's finished and running trials in the storage (two
-    small queries, whatever the study's size): the trials running elsewhere may bring the
-    study to its target, so it starts no more once finished + running reaches it. The
-    study may end at most the trials then in flight beyond its target. A running trial
-    whose worker died on this host (a kill -9, the kernel's out-of-memory killer) is
+    Before its first trial and after each, it counts the study's finished and running
+    trials in the storage (two small queries, whatever the study's size): the trials
+    running elsewhere may bring the study to its target, so it starts no more once
+    finished + running reaches it. The count and the next trial's creation happen under
+    the study's lock (:class:`StudyLock`), taken before counting and given back once the
+    trial exists: two workers finishing at once cannot both see room for the last trial,
+    and the study ends with exactly its target unless a running trial fails. A running
+    trial whose worker died on this host (a kill -9, the kernel's out-of-memory killer) is
     failed here, with the reason, rather than counted as running: the budget is finished
     by the live workers.
 
@@ -69,8 +74,10 @@ class _Budget:
     knows how the trial ends from what the objective returns or raises.
     """
 
-    def __init__(self, target: int, max_failures: int, queries: StudyQueries) -> None:
+    def __init__(self, target: int, max_failures: int, queries: StudyQueries,
+                 lock: StudyLock | None = None) -> None:  # fmt: skip
         self.target, self.max_failures, self.queries = target, max_failures, queries
+        self.lock = lock
         self.failures = 0
         self.disk_full: tuple[int, OSError] | None = None  # (trial, error) that stopped it
 
@@ -79,11 +86,32 @@ class _Budget:
         states = self.queries.states()
         return sum(states[s] for s in FINISHED) >= self.target
 
+    def start(self) -> bool:
+        """Take the lock and say whether this worker may start a trial (it gives the lock
+        back when the trial exists, or when ``optimize`` ends: see :meth:`release`)."""
+        if self.lock is not None:
+            self.lock.acquire()
+        return not self._full(self.queries.states(), finished=0, running=0)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def _full(self, states: Counter[TrialState], finished: int, running: int) -> bool:
+        """Whether finished + running elsewhere reaches the target; ``finished`` and
+        ``running`` correct the stored counts for this worker's own trial."""
+        done = sum(states[s] for s in FINISHED) + finished
+        elsewhere = states[TrialState.RUNNING] + running
+        if elsewhere > 0:  # dead workers' trials are failed, not waited for
+            elsewhere -= fail_stale_trials(self.queries.study, grace=None)
+        return done + elsewhere >= self.target
+
     def wrap(self, objective: Objective) -> Objective:
         owner = worker_id()
 
         def counted(trial: optuna.Trial) -> Any:
             trial.set_user_attr("worker", owner)  # its trials fail if this process dies
+            self.release()  # the trial exists: another worker's count sees it running
             state = TrialState.FAIL
             try:
                 values = objective(trial)
@@ -112,12 +140,10 @@ class _Budget:
         self.failures = self.failures + 1 if state == TrialState.FAIL else 0
         if self.failures >= self.max_failures:
             study.stop()  # first: a storage that fails below must not keep the loop going
+        if self.lock is not None:  # held until the next trial exists or optimize ends
+            self.lock.acquire()
         states = self.queries.states()  # this trial is still RUNNING in the storage
-        finished = sum(states[s] for s in FINISHED) + (state in FINISHED)
-        elsewhere = states[TrialState.RUNNING] - 1
-        if elsewhere > 0:  # dead workers' trials are failed, not waited for
-            elsewhere -= fail_stale_trials(study, grace=None)
-        if finished + elsewhere >= self.target:
+        if self._full(states, finished=int(state in FINISHED), running=-1):
             study.stop()  # after this trial
 
 
@@ -148,10 +174,11 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
     trials = sum(queries.states().values())
     handle.study.sampler = make_sampler(config, worker_index, trials, space)
     worker = Worker(config, space, handle, worker_device(config.device, worker_index))
-    budget = _Budget(config.trials, config.max_failures, queries)
-    if budget.reached():
-        return 0
+    lock = StudyLock(handle.study, handle.storage_url)
+    budget = _Budget(config.trials, config.max_failures, queries, lock)
     try:
+        if not budget.start():
+            return 0
         handle.study.optimize(
             budget.wrap(objective or objective_for(worker)),
             timeout=config.timeout,
@@ -166,6 +193,8 @@ def optimize(config: SearchConfig, space: Space, worker_index: int = 0,
         raise SearchError(
             f"--storage {handle.storage_url}: cannot write ({what}); the search stopped{failed}"
         ) from None
+    finally:
+        budget.release()
     if budget.disk_full is not None:
         number, error = budget.disk_full
         raise SearchError(

@@ -42,7 +42,7 @@ def make_storage(url: str) -> BaseStorage:
             message suggests ``sqlite:///x.db``), or names a missing folder; the message
             names the URL.
     """
-    journal = url.startswith("journal:") or url.endswith((".log", ".jsonl"))
+    journal = _is_journal(url)
     if not journal and "://" not in url:
         hint = "sqlite:///FILE.db, postgresql://USER@HOST/DB, or a journal file FILE.log"
         if url.endswith((".db", ".sqlite", ".sqlite3")):
@@ -50,7 +50,8 @@ def make_storage(url: str) -> BaseStorage:
         raise SearchError(f"--storage {url}: not a storage URL; did you mean {hint}?")
     try:
         if journal:
-            path = Path(url.removeprefix("journal:").removeprefix("///"))
+            path = storage_file(url)
+            assert path is not None
             _need_folder(url, path)
             return JournalStorage(JournalFileBackend(str(path)))
         if not url.startswith("sqlite:///"):
@@ -67,6 +68,19 @@ def make_storage(url: str) -> BaseStorage:
         if type(exc).__module__.startswith("sqlalchemy"):
             raise SearchError(f"--storage {url}: cannot open ({_one_line(exc)})") from None
         raise
+
+
+def _is_journal(url: str) -> bool:
+    return url.startswith("journal:") or url.endswith((".log", ".jsonl"))
+
+
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage URL names; None for a server or in memory."""
+    if _is_journal(url):
+        return Path(url.removeprefix("journal:").removeprefix("///"))
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///"))
+    return None
 
 
 def _need_folder(url: str, path: Path) -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import BARRIER_ENV, score_once_two_started, search_arrays
 from helpers import search_config as config
 from optuna.trial import TrialState
 
+import nas_skip
 from nas_skip.searching import SearchConfig, SearchError, make_storage, search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -36,6 +38,25 @@ def test_postgresql_with_two_worker_processes(
     keys = [t.user_attrs["dedup_key"] for t in trials
             if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]  # fmt: skip
     assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_two_workers_ending_trials_together_stop_at_the_target(
+    tmp_path: Path, data: nas_skip.Dataset, monkeypatch: pytest.MonkeyPatch,
+    where: str, study_name: str, request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    """Two workers' first trials end at the same moment with one trial left to run: each
+    counts one finished and one running, and without the study's lock over the count and
+    the next trial's creation both would start one (4 trials for a target of 3)."""
+    (tmp_path / "barrier").mkdir()
+    monkeypatch.setenv(BARRIER_ENV, str(tmp_path / "barrier"))
+    storage = request.getfixturevalue("postgres") if where == "postgresql" else None
+    study = search_arrays(tmp_path, data, objective=score_once_two_started, trials=3,
+                          workers=2, study=study_name,
+                          **({"storage": storage} if storage else {}))  # fmt: skip
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
 
 
 def test_sqlite_studies_use_a_write_ahead_log_readable_while_written(tmp_path: Path) -> None:
