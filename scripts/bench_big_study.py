@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -99,6 +98,16 @@ def seed_study(db: Path, tmp: Path, space: Space, n: int = 200) -> None:
     config = _config(db, tmp, 1)
     handle = open_study(config, space.name, space.dataset, config.space)
     handle.study.add_trials(trials)
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """Copy a SQLite storage, including what its write-ahead log holds (a file copy of a
+    WAL database whose writer is still connected misses the last commits)."""
+    dst.unlink(missing_ok=True)
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+    source.close()
+    target.close()
 
 
 def grow(db: Path, n: int) -> None:
@@ -198,14 +207,14 @@ def bench_big_study(sizes: list[int], m: int, reps: int = 2) -> dict[str, Any]:
         kinds = ["plain", "framework", "plain_space", "objective"]
         for n in sizes:
             sized = tmp / f"n{n}.db"
-            shutil.copy(base, sized)
+            copy_db(base, sized)
             grow(sized, n)
             ms: dict[str, list[float]] = {k: [] for k in kinds}
             starts: dict[str, list[float]] = {"plain_space": [], "objective": []}
             for r in range(reps):
                 for kind in kinds[r % 4 :] + kinds[: r % 4]:  # rotated: same conditions
                     db = tmp / f"{kind}{n}-{r}.db"
-                    shutil.copy(sized, db)
+                    copy_db(sized, db)
                     if kind == "plain":
                         started = plain(db, m, trivial)
                     elif kind == "plain_space":

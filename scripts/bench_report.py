@@ -35,7 +35,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -48,7 +47,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_big_study import STUDY, grow, seed_study  # noqa: E402 - the path above
+from bench_big_study import STUDY, copy_db, grow, seed_study  # noqa: E402 - the path above
 
 from nas_skip.report import _figures as figures  # noqa: E402
 from nas_skip.report import write_report  # noqa: E402
@@ -125,7 +124,7 @@ def bench_report(sizes: list[int], repeat: int, stored: bool) -> dict[str, Any]:
         store_structure(base, space)
         for n in sizes:
             db = tmp / f"n{n}.db"
-            shutil.copy(base, db)
+            copy_db(base, db)
             grow(db, n)
             if not stored:
                 score(db)

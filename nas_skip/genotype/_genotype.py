@@ -92,11 +92,8 @@ class Genotype:
         graph.add_node(INPUT)
         graph.add_nodes_from(n.id for n in nodes)
         graph.add_edges_from((e.src, e.dst) for e in edges)
-        try:
+        if not nx.is_directed_acyclic_graph(graph):  # then find one, to name it
             cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
-            cycle = []
-        if cycle:
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
             raise GenotypeError(f"edges form a cycle: {path}")
         live: nx.DiGraph[str] = nx.DiGraph()

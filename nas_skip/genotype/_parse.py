@@ -136,12 +136,12 @@ def parse_node(doc: Any, index: int) -> Node:
     node_id = check_id(doc["id"], where)
     if node_id == INPUT:
         raise GenotypeError(f"{where}: id 'input' is reserved for the genotype's input")
-    where = f"node {brief(node_id)}"
+    where = f"node {node_id!r}"  # a plain identifier (check_id): no need to shorten
     op = doc.get("op")
     if not isinstance(op, str) or op not in OPS:  # a list or a mapping is no op (nor hashable)
         raise GenotypeError(f"{where}: unknown op {brief(op)} (ops: {_choices(OPS)})")
     params = {k: v for k, v in doc.items() if k not in ("id", "op")}
-    check_params(params, OPS[op].params, where, f"op {brief(op)}")
+    check_params(params, OPS[op].params, where, f"op {op!r}")  # a known op
     return Node(node_id, op, params)
 
 
@@ -168,7 +168,7 @@ def parse_edge(doc: Any, index: int, ids: set[str]) -> Edge:
     if not isinstance(align, str) or align not in ALIGNS:
         raise GenotypeError(f"{where}: unknown align {brief(align)} (aligns: {_choices(ALIGNS)})")
     params = {k: v for k, v in doc.items() if k not in _EDGE_KEYS}
-    check_params(params, MERGES[kind].params, where, f"kind {brief(kind)}")
+    check_params(params, MERGES[kind].params, where, f"kind {kind!r}")  # a known kind
     return Edge(src, dst, kind, align, params)
 
 

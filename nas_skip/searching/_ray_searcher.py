@@ -210,9 +210,23 @@ class StudySearch(OptunaSearch):
         return self._finished
 
     def _ask(self) -> optuna.Trial:
-        """``study.ask()``, with this driver recorded as the trial's owner."""
+        """``study.ask()``, the trial RUNNING with this driver already recorded as its owner
+        (a rerun fails it if this driver dies).
+
+        Asked, then told its owner, a trial of a driver killed in between stayed RUNNING
+        with no owner, which a rerun cannot tell from another live process's new trial
+        (it fails such a trial only after a grace period). So the trial is made WAITING
+        with its owner, in one write, and ``ask`` takes it. A study that holds WAITING
+        trials already (a one-shot run's derived network) has them run first, as Optuna
+        does: the oldest is asked, then told its owner.
+        """
+        storage = self.study._storage
+        if not storage.get_all_trials(self.study._study_id, deepcopy=False,
+                                      states=(TrialState.WAITING,)):  # fmt: skip
+            self.study.enqueue_trial({}, user_attrs={"worker": self._owner})
         trial = self.study.ask()
-        trial.set_user_attr("worker", self._owner)  # a rerun fails it if this driver dies
+        if trial.user_attrs.get("worker") != self._owner:
+            trial.set_user_attr("worker", self._owner)
         return trial
 
     def open_trials(self) -> list[str]:

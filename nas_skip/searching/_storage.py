@@ -13,11 +13,12 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.artifacts import FileSystemArtifactStore
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_skip.evaluators import DEFAULT_EVALUATOR
+from nas_skip.searching._bulk import BulkRDBStorage
 from nas_skip.searching._config import DEFAULT_RUNS, SearchConfig, SearchError
 from nas_skip.searching._names import name_metrics, objective_labels
 from nas_skip.searching._queries import CachedStorage, StudyQueries, ensure_indexes
@@ -55,10 +56,10 @@ def make_storage(url: str) -> BaseStorage:
             _need_folder(url, path)
             return JournalStorage(JournalFileBackend(str(path)))
         if not url.startswith("sqlite:///"):
-            return CachedStorage(RDBStorage(url))
+            return CachedStorage(BulkRDBStorage(url))
         _need_folder(url, Path(url.removeprefix("sqlite:///")))
         # several worker processes share the file: wait for the lock, don't fail
-        storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        storage = BulkRDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # the connections opened so far had no pragmas
         return CachedStorage(storage)  # as Optuna would wrap it, minus a read at start
