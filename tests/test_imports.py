@@ -160,12 +160,17 @@ def test_labels_the_metrics_do_not_cover_are_measured_by_matplotlib(label: str) 
 
 
 # --- notes rewritten without optuna-dashboard ---------------------------------------------
-def test_a_rewritten_note_reads_back_in_optuna_dashboard() -> None:
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_a_rewritten_note_reads_back_in_optuna_dashboard(where: str, tmp_path: Path) -> None:
+    """In memory (Optuna's API) and in SQLite (the trial's note keys and version read in
+    SQL, not every note of the study)."""
     import optuna_dashboard
 
+    from nas_skip.searching import make_storage
     from nas_skip.searching._describe import NOTE_CHUNK, rewrite_note
 
-    study = optuna.create_study()
+    storage = make_storage(f"sqlite:///{tmp_path / 'n.db'}") if where == "sqlite" else None
+    study = optuna.create_study(storage=storage)
     other = study.ask()  # a neighbour (trial id 0 beside 10, 1 beside 11 ...)
     optuna_dashboard.save_note(other, "the neighbour's note")
     trial = study.ask()

@@ -143,12 +143,16 @@ def rewrite_note(study: optuna.Study, trial_id: int, body: str) -> None:
     (a finished trial's whose weights were removed, a retrained one's): the next version,
     the old chunks beyond the new body blanked.
 
-    What ``optuna_dashboard.save_note`` does, reading the study's system attributes once
-    rather than twice, and without importing optuna-dashboard, which loads pandas,
-    scikit-learn and scipy (about 150 MiB) into the search worker that calls this.
+    What ``optuna_dashboard.save_note`` does, reading the trial's own note keys and version
+    (``save_note`` reads every system attribute of the study twice: every trial's note),
+    and without importing optuna-dashboard, which loads pandas, scikit-learn and scipy
+    (about 150 MiB) into the search worker that calls this.
     """
-    storage, study_id = study._storage, study._study_id
+    from nas_skip.searching._queries import StudyQueries
+
+    queries = StudyQueries(study)
     version_key, prefix = _note_keys(trial_id)
-    attrs = storage.get_study_system_attrs(study_id)
-    stale = sum(1 for key in attrs if key.startswith(prefix))
-    _write_note(storage, study_id, trial_id, body, int(attrs.get(version_key, 0)) + 1, stale)
+    stale = len(queries.system_keys(prefix))
+    version = queries.system_value(version_key)
+    version = version if isinstance(version, int) and not isinstance(version, bool) else 0
+    _write_note(study._storage, study._study_id, trial_id, body, version + 1, stale)

@@ -101,6 +101,9 @@ _ATTR_VALUES = (
 _SYSTEM_KEYS = sqlalchemy.text(
     "SELECT key FROM study_system_attributes WHERE study_id = :study AND key LIKE :prefix"
 )
+_SYSTEM_VALUE = sqlalchemy.text(
+    "SELECT value_json FROM study_system_attributes WHERE study_id = :study AND key = :key"
+)
 _LAST_ID = sqlalchemy.text("SELECT max(trial_id) FROM trials WHERE study_id = :study")
 
 
@@ -251,6 +254,16 @@ class StudyQueries:
         with self.rdb.engine.connect() as connection:
             params = {"study": self.study._study_id, "prefix": escaped + "%"}
             return {str(k) for (k,) in connection.execute(sql, params).all()}
+
+    def system_value(self, key: str) -> Any:
+        """The study's system attribute ``key``; None when it has none (one row read, not
+        every attribute: optuna-dashboard keeps every trial's note among them)."""
+        if self.rdb is None:
+            return self.study._storage.get_study_system_attrs(self.study._study_id).get(key)
+        with self.rdb.engine.connect() as connection:
+            params = {"study": self.study._study_id, "key": key}
+            text = connection.execute(_SYSTEM_VALUE, params).scalar()
+        return None if text is None else json.loads(text)
 
     def trial(self, trial_id: int) -> FrozenTrial:
         """One trial, read now."""
