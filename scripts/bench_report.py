@@ -33,11 +33,15 @@ alone on the machine, the package before and after the bulk reader
 
 | | report 500 | report 2,000 |
 |---|---|---|
-| before | 5.3 | 13.2 |
-| after | 4.6-4.8 | 8.5-10.3 |
+| before | 5.3-7.1 | 13.2-19.3 |
+| after | 3.9-4.8 | 6.5-8.6 |
+
+(Two runs before, three after, the last pair alternated; two earlier runs, before the
+genotype check built its graph once instead of twice, took 8.5 and 10.3 s at 2,000: the
+machine's speed moves as much as that change.)
 
 What is left at 2,000 trials: checking each trial's genotype (its one parse, about half),
-fANOVA with its scikit-learn import (about 1.6 s), reading the trials (0.8 s, was 6-7 s).
+fANOVA with its scikit-learn import (1.2-1.7 s), reading the trials (0.8 s, was 6-7 s).
 """
 
 from __future__ import annotations

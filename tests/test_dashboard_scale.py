@@ -122,10 +122,15 @@ def study(tmp_path: Path) -> tuple[str, optuna.Study]:
 
 def test_the_detail_is_optuna_dashboards(study: tuple[str, optuna.Study]) -> None:
     url, s = study
-    app, _ = ours(url)
+    app, details = ours(url)
     for _ in range(2):  # built, then from what was kept
         for query in ("after=0", "after=5", "after=14", "after=99", ""):
             assert detail(app, s._study_id, query) == theirs(url, s._study_id, query), query
+    # the search-space summary merged each distinct set of distributions once (one per
+    # depth, and the running trial's), not once per trial, and still equals the library's
+    shown = [t for t in s.trials if t.state != TrialState.FAIL]
+    sets = {frozenset((n, repr(d)) for n, d in t.distributions.items()) for t in shown}
+    assert details._memos[s._study_id].extra.merged == len(sets) < len(shown)
     got = detail(app, s._study_id)
     assert got["trials"][12]["note"]["body"] == "# running\nits note"
     assert got["trials"][12]["artifacts"] and got["trials"][0]["artifacts"]
