@@ -63,19 +63,10 @@ class BulkRDBStorage(RDBStorage):
         trial_id_greater_than: int,
     ) -> list[FrozenTrial]:
         included = {i for i in included_trial_ids if i <= trial_id_greater_than}
-        if len(included) > _MAX_IDS:  # too many to name: read from the oldest, keep those
-            floor = min(included) - 1
-            keep = included
-
-            def wanted(trial_id: int) -> bool:
-                return trial_id in keep or trial_id > trial_id_greater_than
-
-            included, trial_id_greater_than = set(), floor
-        else:
-
-            def wanted(trial_id: int) -> bool:
-                return True
-
+        keep: set[int] | None = None  # when there are too many to name: read from the
+        mark = trial_id_greater_than  # oldest of them, and keep those and the newer ones
+        if len(included) > _MAX_IDS:
+            keep, included, trial_id_greater_than = included, set(), min(included) - 1
         where = _T.c.study_id == study_id
         if states is not None:
             assert isinstance(states, Iterable)
@@ -142,7 +133,7 @@ class BulkRDBStorage(RDBStorage):
                 )
         out = []
         for trial_id, number, state, start, complete in rows:
-            if not wanted(trial_id):
+            if keep is not None and trial_id not in keep and trial_id <= mark:
                 continue
             f = fields[trial_id]
             by_objective = f["values"]

@@ -64,7 +64,7 @@ class _Budget:
     finished + running reaches it. The count and the next trial's creation happen under
     the study's lock (:class:`StudyLock`), taken before counting and given back once the
     trial exists: two workers finishing at once cannot both see room for the last trial,
-    and the study ends with exactly its target unless a running trial fails. A running
+    and the study ends with exactly its target (a failed trial is replaced). A running
     trial whose worker died on this host (a kill -9, the kernel's out-of-memory killer) is
     failed here, with the reason, rather than counted as running: the budget is finished
     by the live workers.
@@ -89,9 +89,12 @@ class _Budget:
     def start(self) -> bool:
         """Take the lock and say whether this worker may start a trial (it gives the lock
         back when the trial exists, or when ``optimize`` ends: see :meth:`release`)."""
+        self._acquire()
+        return not self._full(self.queries.states(), finished=0, running=0)
+
+    def _acquire(self) -> None:
         if self.lock is not None:
             self.lock.acquire()
-        return not self._full(self.queries.states(), finished=0, running=0)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -140,8 +143,7 @@ class _Budget:
         self.failures = self.failures + 1 if state == TrialState.FAIL else 0
         if self.failures >= self.max_failures:
             study.stop()  # first: a storage that fails below must not keep the loop going
-        if self.lock is not None:  # held until the next trial exists or optimize ends
-            self.lock.acquire()
+        self._acquire()  # held until the next trial exists or optimize ends
         states = self.queries.states()  # this trial is still RUNNING in the storage
         if self._full(states, finished=int(state in FINISHED), running=-1):
             study.stop()  # after this trial

@@ -37,7 +37,13 @@ from nas_skip.searching._config import SearchConfig, SearchError
 from nas_skip.searching._devices import ray_trial_device
 from nas_skip.searching._objective import Sample, Worker, evaluate, failure_reason
 from nas_skip.searching._samplers import make_sampler
-from nas_skip.searching._storage import StudyHandle, make_storage, worker_id
+from nas_skip.searching._storage import (
+    StudyHandle,
+    is_journal,
+    make_storage,
+    storage_file,
+    worker_id,
+)
 from nas_skip.spaces import Space, load_space
 from nas_skip.train import EpochMetrics
 
@@ -103,12 +109,10 @@ def _shipped_config(config: SearchConfig) -> SearchConfig:
 
 def _absolute(url: str) -> str:
     """A file-based storage URL with an absolute path; others unchanged."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
-    if url.startswith("journal:") or url.endswith((".log", ".jsonl")):
-        path = url.removeprefix("journal:").removeprefix("///")
-        return "journal:" + str(Path(path).resolve())
-    return url
+    file, journal = storage_file(url), is_journal(url)
+    if file is None or (file.is_absolute() and not journal):
+        return url
+    return ("journal:" if journal else "sqlite:///") + str(file.resolve())
 
 
 # --- Ray's lifecycle --------------------------------------------------------------------------

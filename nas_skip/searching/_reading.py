@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_skip.errors import NasSkipError, brief
 from nas_skip.genotype import Genotype
 from nas_skip.searching._config import SearchError
-from nas_skip.searching._storage import make_storage
+from nas_skip.searching._storage import is_journal, make_storage, storage_file
 
 
 def open_existing(url: str) -> BaseStorage:
@@ -32,9 +32,9 @@ def open_existing(url: str) -> BaseStorage:
         SearchError: no such file, or a SQLite file that is not an Optuna storage (it is
             left as it was: no table is added to it).
     """
-    journal = url.startswith("journal:") or url.endswith((".log", ".jsonl"))
+    journal = is_journal(url)
     if journal or url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("journal:").removeprefix("sqlite:///").removeprefix("///"))
+        path = storage_file(url) or Path(":memory:")  # an in-memory database is no file
         if not path.is_file():
             raise SearchError(
                 f"--storage {url}: no such file {path} (nas-skip search creates storages)"

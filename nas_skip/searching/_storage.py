@@ -43,7 +43,7 @@ def make_storage(url: str) -> BaseStorage:
             message suggests ``sqlite:///x.db``), or names a missing folder; the message
             names the URL.
     """
-    journal = _is_journal(url)
+    journal = is_journal(url)
     if not journal and "://" not in url:
         hint = "sqlite:///FILE.db, postgresql://USER@HOST/DB, or a journal file FILE.log"
         if url.endswith((".db", ".sqlite", ".sqlite3")):
@@ -57,7 +57,9 @@ def make_storage(url: str) -> BaseStorage:
             return JournalStorage(JournalFileBackend(str(path)))
         if not url.startswith("sqlite:///"):
             return CachedStorage(BulkRDBStorage(url))
-        _need_folder(url, Path(url.removeprefix("sqlite:///")))
+        file = storage_file(url)
+        if file is not None:  # none in memory
+            _need_folder(url, file)
         # several worker processes share the file: wait for the lock, don't fail
         storage = BulkRDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
@@ -71,13 +73,14 @@ def make_storage(url: str) -> BaseStorage:
         raise
 
 
-def _is_journal(url: str) -> bool:
+def is_journal(url: str) -> bool:
+    """Whether a storage URL names Optuna's journal file storage."""
     return url.startswith("journal:") or url.endswith((".log", ".jsonl"))
 
 
 def storage_file(url: str) -> Path | None:
     """The file a SQLite or journal storage URL names; None for a server or in memory."""
-    if _is_journal(url):
+    if is_journal(url):
         return Path(url.removeprefix("journal:").removeprefix("///"))
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         return Path(url.removeprefix("sqlite:///"))
