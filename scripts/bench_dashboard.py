@@ -20,8 +20,10 @@ started:
   "N Trials"; ``page_new_s``: the study page in a new context (the script compiled too).
   Before each, the server has answered what the pages asked before (on one thread, a
   closed page's queued requests are still answered, which would count against the next).
-- ``same_json``: both sides' study details decode to the same JSON (the order of the
-  choices in the search-space summary aside: optuna-dashboard builds them from a set).
+- ``same_json``: both sides' study details decode to the same JSON but for the order of
+  the choices in the search-space summary (optuna-dashboard builds them from a set) and
+  the distribution of each trial's every parameter, which the after side leaves out
+  (optuna-dashboard's page reads distributions from the summary only).
 """
 
 from __future__ import annotations
@@ -103,11 +105,15 @@ def shown_after(page: Any, address: str, text: str) -> float:
 
 
 def normal(detail: bytes) -> Any:
-    """The detail's JSON, the search-space summary's choices sorted."""
+    """The detail's JSON, the search-space summary's choices sorted, the trials' parameters
+    without their distributions (which nas-skip does not send)."""
     data = json.loads(detail)
     for key in ("intersection_search_space", "union_search_space"):
         for param in data[key]:
             param["distribution"].get("choices", []).sort(key=json.dumps)
+    for trial in data["trials"] + data["best_trials"]:
+        for param in trial["params"]:
+            param.pop("distribution", None)
     return data
 
 

@@ -18,11 +18,19 @@ import optuna
 import optuna_dashboard
 import pytest
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
+from optuna_dashboard._serializer import serialize_frozen_trial
 from optuna_dashboard.preferential._study import _SYSTEM_ATTR_PREFERENTIAL_STUDY
 
-from nas_skip.dashboard import StudyDetails, _accepts_gzip, _prepare, serving, study_details
+from nas_skip.dashboard import (
+    StudyDetails,
+    _accepts_gzip,
+    _ParamJSON,
+    _prepare,
+    serving,
+    study_details,
+)
 from nas_skip.searching._reading import open_existing
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -57,11 +65,18 @@ def normal(body: bytes) -> Any:
 
 
 def theirs(url: str, study_id: int, query: str = "after=0") -> Any:
-    """optuna-dashboard's own detail, from a fresh app (its caches empty)."""
+    """optuna-dashboard's own detail, from a fresh app (its caches empty), less what
+    nas-skip leaves out: the distribution of each trial's every parameter (the page reads
+    distributions from the search-space summary only)."""
     status, _, body = call(optuna_dashboard.wsgi(open_existing(url)),
                            f"/api/studies/{study_id}", query)  # fmt: skip
     assert status.startswith("200"), body
-    return normal(body)
+    data = normal(body)
+    for trial in data["trials"] + data["best_trials"]:
+        for param in trial["params"]:
+            assert "distribution" in param  # the library's has it: dropped, not missing
+            del param["distribution"]
+    return data
 
 
 def ours(url: str) -> tuple[App, StudyDetails]:
@@ -132,10 +147,42 @@ def test_the_detail_is_optuna_dashboards(study: tuple[str, optuna.Study]) -> Non
     sets = {frozenset((n, repr(d)) for n, d in t.distributions.items()) for t in shown}
     assert details._memos[s._study_id].extra.merged == len(sets) < len(shown)
     got = detail(app, s._study_id)
+    params = [p for t in got["trials"] + got["best_trials"] for p in t["params"]]
+    assert len(params) > 40 and not any("distribution" in p for p in params)
+    assert got["union_search_space"] and all(p["distribution"] for p in got["union_search_space"])
     assert got["trials"][12]["note"]["body"] == "# running\nits note"
     assert got["trials"][12]["artifacts"] and got["trials"][0]["artifacts"]
     assert got["note"]["body"] == "the study's note"
     assert [t["state"] for t in got["trials"]][12:] == ["Complete", "Running", "Fail", "Waiting"]
+
+
+def test_parameters_of_every_kind_are_the_librarys(tmp_path: Path) -> None:
+    """Kept parameter JSON is told apart by type: 1, True and 1.0 are equal keys in a dict,
+    but differ in the library's JSON (their index, their text, their type)."""
+    url = f"sqlite:///{tmp_path / 'kinds.db'}"
+    s = optuna.create_study(storage=url)
+    mixed = CategoricalDistribution([1, True, 1.0, "1", None, 0, False, 2.5])
+    kinds = {"c": mixed, "i": IntDistribution(-4, 8, step=3),
+             "l": IntDistribution(1, 64, log=True), "f": FloatDistribution(1e-4, 1.0, log=True),
+             "s": FloatDistribution(0, 1, step=0.25)}  # fmt: skip
+    for n, choice in enumerate(mixed.choices * 2):
+        params = {"c": choice, "i": -4 + 3 * (n % 5), "l": 2 ** (n % 7), "f": 10 ** -(n % 4),
+                  "s": 0.25 * (n % 5)}  # fmt: skip
+        s.add_trial(optuna.trial.create_trial(params=params, distributions=kinds, value=n))
+    app, _ = ours(url)
+    for _ in range(2):  # built, then from what was kept
+        assert detail(app, s._study_id) == theirs(url, s._study_id)
+    # a stored study reads True back as 1 (the index of the first equal choice); trials
+    # in memory keep it
+    made = _ParamJSON()
+    for choice in mixed.choices * 2:
+        trial = optuna.trial.create_trial(params={"c": choice}, distributions={"c": mixed},
+                                          value=0)  # fmt: skip
+        library = serialize_frozen_trial(0, trial, {})["params"]
+        for param in library:
+            del param["distribution"]
+        assert json.loads(made.of(trial)) == library
+    assert len(made._kept) == 8
 
 
 def test_a_multi_objective_study_shows_its_pareto_front(tmp_path: Path) -> None:

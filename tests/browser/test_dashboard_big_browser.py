@@ -1,6 +1,6 @@
 """optuna-dashboard on a study of hundreds of deep_mlp trials, in a real browser: the page
-shows the trials, their parameters and notes from the gzipped detail, and a new trial after
-a reload."""
+shows the trials, their parameters and notes from the gzipped detail, plots them by their
+parameters, and shows a new trial after a reload."""
 
 from __future__ import annotations
 
@@ -37,4 +37,12 @@ def test_a_big_study_shows_its_trials(page: Any, tmp_path: Path) -> None:
         b.grow(db, 401)  # a trial more, as a search adds one
         page.reload()
         page.get_by_text("401 Trials").wait_for(timeout=60_000)
+        # the plots place trials by their parameters, on axes from the search-space
+        # summary (the trials' parameters come without their distributions)
+        page.goto(f"{base}dashboard/studies/{study_id}/analytics")
+        rank = page.locator(".js-plotly-plot", has_text="edge:l0->l1")
+        rank.get_by_text("concat").first.wait_for(timeout=60_000)  # a categorical axis
+        assert rank.locator(".points path").count() > 100  # the trials placed on it
+        assert page.locator(".js-plotly-plot", has_text="Param depth").locator(
+            ".points path").count() > 100  # fmt: skip
     assert page.js_errors == []
