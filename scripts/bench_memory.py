@@ -10,7 +10,11 @@ resident high-water mark, read when it exits):
   worker); ``python_bare`` with no import;
 - ``deep_mlp_1_worker`` / ``resnet_macro_1_worker``: a one-worker search (``nas-skip
   search --space S --trials N --epochs 1``, local backend) runs its trials in the command's
-  own process: its peak;
+  own process: its peak; for deep_mlp, side by side, ``plain_torch``: the peak of a bare
+  PyTorch process (torch and numpy only) that trains the search's largest network
+  (``largest_params``) for an epoch as nas-skip does (its exported code, AdamW, the trial's
+  batch size and rates, gradient clipping, a validation pass): the worker's peak less it is
+  what nas-skip adds;
 - ``deep_mlp_2_workers``: ``--workers 2`` (one more trial): the peak of the parent (it only
   waits and shows progress) and of each worker process.
 
@@ -24,7 +28,8 @@ written by an ``atexit`` hook that a ``sitecustomize`` module in a temporary fol
 ``PYTHONPATH`` installs in every Python process the search starts, workers included.
 
 Goals: a deep_mlp worker under 400 MiB; the parent of ``--workers 2`` imports none of the
-heavy modules.
+heavy modules. (The plain PyTorch process alone needs 337 MiB for a 0.67M-parameter
+deep_mlp network and 459 MiB for a 6.65M one: torch, its optimizer machinery, the network.)
 
 Usage: ``python scripts/bench_memory.py [--trials N] [--keep K] [--only CASE...]``.
 """
@@ -124,7 +129,8 @@ def search_case(space: str, trials: int, workers: int, keep: int) -> dict[str, A
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         _, err = proc.communicate()
         docs = [json.loads(p.read_text()) for p in out.glob("*.json")]
-    case: dict[str, Any] = {"exit": proc.returncode}
+        plain = plain_case(f"sqlite:///{tmp}/study.db", Path(tmp)) if proc.returncode == 0 else {}
+    case: dict[str, Any] = {"exit": proc.returncode, **plain}
     if proc.returncode != 0:
         case["stderr"] = err.strip().splitlines()[-3:]
     parent = next((d for d in docs if d["pid"] == proc.pid), None)
@@ -140,6 +146,74 @@ def search_case(space: str, trials: int, workers: int, keep: int) -> dict[str, A
     if others:
         case["others"] = [{"peak": d["peak"], "argv": d["argv"][:3]} for d in others]
     return case
+
+
+#: a bare PyTorch process: the exported network, AdamW, one epoch as nas-skip trains it
+_PLAIN = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    folder, config = sys.argv[1], json.loads(sys.argv[2])
+    sys.path.insert(0, folder)
+    from model import Net
+
+    torch.set_num_threads(1)
+    data = np.load(f"{folder}/data.npz")
+    x, y, x_val = (torch.from_numpy(data[k]) for k in ("x", "y", "x_val"))
+    torch.manual_seed(0)
+    net = Net()
+    opt = torch.optim.AdamW(net.parameters(), lr=config["lr"],
+                            weight_decay=config["weight_decay"])
+    net.train()
+    size = config["batch_size"]
+    for i in torch.randperm(len(x)).split(size):
+        loss = F.cross_entropy(net(x[i]), y[i], label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(net.parameters()), 1.0)
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        for batch in x_val.split(64):
+            net(batch)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print(int(line.split()[1]))
+    """
+)
+
+
+def plain_case(storage: str, tmp: Path) -> dict[str, Any]:
+    """The search's largest network trained for an epoch by a bare PyTorch process (its
+    exported code, AdamW, the trial's batch size and rates): ``largest_params`` and
+    ``plain_torch``, that process's peak (MiB). A worker's peak less this is what nas-skip
+    adds to training the same network."""
+    import numpy as np
+    import optuna
+
+    from nas_skip.codegen import generate_source
+    from nas_skip.data import load_dataset
+    from nas_skip.genotype import Genotype
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name=None, storage=storage).trials
+    largest = max((t for t in trials if "params" in t.user_attrs),
+                  key=lambda t: t.user_attrs["params"])  # fmt: skip
+    genotype = Genotype.from_json(largest.user_attrs["genotype"])
+    if genotype.name != "deep_mlp":
+        return {}
+    (tmp / "model.py").write_text(generate_source(genotype, "Net", for_export=True))
+    data = load_dataset("mnist1d")
+    np.savez(tmp / "data.npz", x=data.x_train.numpy(), y=data.y_train.numpy(),
+             x_val=data.x_val.numpy())  # fmt: skip
+    config = {k: largest.params[f"train:{k}"] for k in ("lr", "weight_decay", "batch_size")}
+    args = [sys.executable, "-c", _PLAIN, str(tmp), json.dumps(config)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=_env()).stdout
+    peak = _mib(int(out.split()[-1]))
+    return {"largest_params": largest.user_attrs["params"], "plain_torch": peak}
 
 
 def main() -> None:
