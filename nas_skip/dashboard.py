@@ -110,8 +110,10 @@ def _accepts_gzip(header: str) -> bool:
 
 #: the study detail optuna-dashboard's page asks for (``?after=N``: trials from number N)
 _DETAIL = re.compile(r"/api/studies/(\d+)/*")
-#: bytes of trial JSON kept for all studies together: some 7,500 deep_mlp trials
+#: bytes of trial JSON kept for all studies together: some 16,000 deep_mlp trials
 DETAIL_BUDGET = 256 * 2**20
+#: parameter JSON kept per study (about 100 bytes each): a deep_mlp study needs some 600
+PARAMS_KEPT = 100_000
 
 
 class _Memo:
@@ -135,12 +137,17 @@ class _ParamJSON:
     trial's parameters, where the library repeats them on every parameter of every trial:
     at 2,000 deep_mlp trials 38 of the study's 70 MB, most of the browser's 0.9 s to fetch
     and parse it, and most of the serializer's time. A categorical or integer parameter's
-    JSON is kept by (name, distribution, value): a search's trials repeat a few hundred.
+    JSON is kept by (name, distribution, value), at most :data:`PARAMS_KEPT` of them: a
+    search's trials repeat a few hundred. As in the search-space summary, a distribution is
+    known by its object's id (the storage hands out one object per distinct stored JSON)
+    and kept while its id is a key.
     """
 
     def __init__(self) -> None:
-        #: (name, distribution, value) -> JSON; floats are not kept (all differ)
-        self._kept: dict[tuple[str, BaseDistribution, type, Any], bytes] = {}
+        #: (name, distribution id, type, value) -> JSON; floats are not kept (all differ)
+        self._kept: dict[tuple[str, int, type, Any], bytes] = {}
+        #: the distributions whose ids are in the keys, so that the ids stay theirs
+        self._distributions: dict[int, BaseDistribution] = {}
 
     def of(self, trial: FrozenTrial) -> bytes:
         """The JSON list of ``trial``'s parameters."""
@@ -149,7 +156,7 @@ class _ParamJSON:
             distribution = trial.distributions.get(name)
             if distribution is None:  # as the library's serializer: skipped
                 continue
-            key = (name, distribution, type(value), value)
+            key = (name, id(distribution), type(value), value)
             part = self._kept.get(key)
             if part is None:
                 part = json.dumps({
@@ -158,8 +165,10 @@ class _ParamJSON:
                     "param_external_value": str(value),
                     "param_external_pytyp": str(type(value)),
                 }).encode()  # fmt: skip
-                if not isinstance(distribution, FloatDistribution):
+                floats = isinstance(distribution, FloatDistribution)
+                if not floats and len(self._kept) < PARAMS_KEPT:
                     self._kept[key] = part
+                    self._distributions[id(distribution)] = distribution
             parts.append(part)
         return b"[" + b", ".join(parts) + b"]"
 

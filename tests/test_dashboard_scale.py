@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from optuna_dashboard._serializer import serialize_frozen_trial
 from optuna_dashboard.preferential._study import _SYSTEM_ATTR_PREFERENTIAL_STUDY
 
+from nas_skip import dashboard
 from nas_skip.dashboard import (
     StudyDetails,
     _accepts_gzip,
@@ -156,9 +157,12 @@ def test_the_detail_is_optuna_dashboards(study: tuple[str, optuna.Study]) -> Non
     assert [t["state"] for t in got["trials"]][12:] == ["Complete", "Running", "Fail", "Waiting"]
 
 
-def test_parameters_of_every_kind_are_the_librarys(tmp_path: Path) -> None:
+def test_parameters_of_every_kind_are_the_librarys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Kept parameter JSON is told apart by type: 1, True and 1.0 are equal keys in a dict,
-    but differ in the library's JSON (their index, their text, their type)."""
+    but differ in the library's JSON (their index, their text, their type); past its bound
+    it is made, not kept."""
     url = f"sqlite:///{tmp_path / 'kinds.db'}"
     s = optuna.create_study(storage=url)
     mixed = CategoricalDistribution([1, True, 1.0, "1", None, 0, False, 2.5])
@@ -183,6 +187,16 @@ def test_parameters_of_every_kind_are_the_librarys(tmp_path: Path) -> None:
             del param["distribution"]
         assert json.loads(made.of(trial)) == library
     assert len(made._kept) == 8
+    monkeypatch.setattr(dashboard, "PARAMS_KEPT", 3)
+    bounded = _ParamJSON()
+    for choice in mixed.choices:
+        trial = optuna.trial.create_trial(params={"c": choice, "i": 2}, value=0,
+                                          distributions={"c": mixed, "i": kinds["i"]})  # fmt: skip
+        library = serialize_frozen_trial(0, trial, {})["params"]
+        assert json.loads(bounded.of(trial)) == [
+            {k: v for k, v in param.items() if k != "distribution"} for param in library
+        ]
+    assert len(bounded._kept) == 3
 
 
 def test_a_multi_objective_study_shows_its_pareto_front(tmp_path: Path) -> None:
