@@ -201,7 +201,9 @@ def plain_case(storage: str, tmp: Path) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name=None, storage=storage).trials
     largest = max((t for t in trials if "params" in t.user_attrs),
-                  key=lambda t: t.user_attrs["params"])  # fmt: skip
+                  key=lambda t: t.user_attrs["params"], default=None)  # fmt: skip
+    if largest is None:
+        return {}
     genotype = Genotype.from_json(largest.user_attrs["genotype"])
     if genotype.name != "deep_mlp":
         return {}
