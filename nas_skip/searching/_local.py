@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -90,7 +89,7 @@ class _Budget:
         """Take the lock and say whether this worker may start a trial (it gives the lock
         back when the trial exists, or when ``optimize`` ends: see :meth:`release`)."""
         self._acquire()
-        return not self._full(self.queries.states(), finished=0, running=0)
+        return not self._full(finished=0, running=0)
 
     def _acquire(self) -> None:
         if self.lock is not None:
@@ -100,9 +99,10 @@ class _Budget:
         if self.lock is not None:
             self.lock.release()
 
-    def _full(self, states: Counter[TrialState], finished: int, running: int) -> bool:
-        """Whether finished + running elsewhere reaches the target; ``finished`` and
-        ``running`` correct the stored counts for this worker's own trial."""
+    def _full(self, finished: int, running: int) -> bool:
+        """Whether the study's finished + running elsewhere, counted now, reaches the target;
+        ``finished`` and ``running`` correct the stored counts for this worker's own trial."""
+        states = self.queries.states()
         done = sum(states[s] for s in FINISHED) + finished
         elsewhere = states[TrialState.RUNNING] + running
         if elsewhere > 0:  # dead workers' trials are failed, not waited for
@@ -144,8 +144,8 @@ class _Budget:
         if self.failures >= self.max_failures:
             study.stop()  # first: a storage that fails below must not keep the loop going
         self._acquire()  # held until the next trial exists or optimize ends
-        states = self.queries.states()  # this trial is still RUNNING in the storage
-        if self._full(states, finished=int(state in FINISHED), running=-1):
+        # this trial is still RUNNING in the storage
+        if self._full(finished=int(state in FINISHED), running=-1):
             study.stop()  # after this trial
 
 

@@ -220,9 +220,7 @@ class StudySearch(OptunaSearch):
         trials already (a one-shot run's derived network) has them run first, as Optuna
         does: the oldest is asked, then told its owner.
         """
-        storage = self.study._storage
-        if not storage.get_all_trials(self.study._study_id, deepcopy=False,
-                                      states=(TrialState.WAITING,)):  # fmt: skip
+        if not StudyQueries(self.study).states()[TrialState.WAITING]:  # a COUNT
             self.study.enqueue_trial({}, user_attrs={"worker": self._owner})
         trial = self.study.ask()
         if trial.user_attrs.get("worker") != self._owner:
